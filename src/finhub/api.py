@@ -1,0 +1,126 @@
+"""Shared API plumbing: the service container, authentication, idempotency and problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+
+from finhub.errors import FinhubError, Unauthorized
+from finhub.kit import idempotency
+from finhub.kit.auth import key_matches
+from finhub.kit.clock import Clock
+from finhub.kit.db import Database
+from finhub.kit.jsonutil import dumps
+from finhub.ledger.batcher import TransferBatcher
+from finhub.ledger.service import LedgerService
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass
+class Container:
+    """Everything a request handler needs, built once per process by the app factory."""
+
+    db: Database
+    clock: Clock
+    ledger: LedgerService
+    batcher: TransferBatcher
+    admin_key_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: str  # "admin" until user identities exist
+    id: str
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def require_admin(
+    container: ContainerDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    if authorization is None or not authorization.startswith("Bearer "):
+        raise Unauthorized("Send the admin API key as `Authorization: Bearer fh_admin_…`")
+    presented = authorization.removeprefix("Bearer ").strip()
+    expected = container.admin_key_hash
+    if expected is None or not key_matches(presented, expected):
+        raise Unauthorized("The API key is not valid", code="invalid_api_key")
+    return Principal(kind="admin", id="admin")
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def json_response(status: int, payload: Any) -> Response:
+    return Response(dumps(payload), status_code=status, media_type="application/json")
+
+
+def problem_response(error: FinhubError, instance: str | None = None) -> Response:
+    body = dumps(error.to_problem(instance))
+    return Response(body, status_code=error.status, media_type=PROBLEM_JSON)
+
+
+class Idempotent:
+    """The claimed `Idempotency-Key` of this request, if the client sent one."""
+
+    def __init__(self, claim: idempotency.IdempotencyClaim | None) -> None:
+        self.claim = claim
+
+    async def respond(self, conn: Any, status: int, payload: Any) -> Response:
+        """Render the response and, inside the caller's transaction, store it for replays."""
+        body = dumps(payload)
+        if self.claim is not None:
+            await self.claim.complete(conn, status, body)
+        return Response(body, status_code=status, media_type="application/json")
+
+
+async def idempotent(
+    request: Request,
+    container: ContainerDep,
+    principal: AdminDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes the POST safe to retry: a replay returns the first response.",
+        ),
+    ] = None,
+) -> AsyncIterator[Idempotent]:
+    if idempotency_key is None:
+        yield Idempotent(None)
+        return
+    claim = await idempotency.claim(
+        container.db,
+        principal=f"{principal.kind}:{principal.id}",
+        key=idempotency_key,
+        method=request.method,
+        path=request.url.path,
+        body=await request.body(),
+    )
+    try:
+        yield Idempotent(claim)
+    except FinhubError as error:
+        if not claim.completed and error.status < 500:
+            body = dumps(error.to_problem(request.url.path))
+            await idempotency.store_error(container.db, claim, error.status, body)
+        elif not claim.completed:
+            await idempotency.release(container.db, claim)
+        raise
+    except BaseException:
+        if not claim.completed:
+            await idempotency.release(container.db, claim)
+        raise
+
+
+IdempotentDep = Annotated[Idempotent, Depends(idempotent)]

@@ -1,0 +1,191 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import swagger_ui_bundle
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from finhub import __version__
+from finhub.api import PROBLEM_JSON, Container, json_response, problem_response
+from finhub.config import Settings
+from finhub.errors import FinhubError
+from finhub.kit.auth import load_admin_key_hash
+from finhub.kit.clock import Clock, SystemClock
+from finhub.kit.db import Database
+from finhub.kit.idempotency import IdempotentReplay
+from finhub.kit.jsonutil import dumps
+from finhub.kit.logging import get_logger
+from finhub.kit.observability import RequestContextMiddleware, metrics_payload
+from finhub.ledger.batcher import TransferBatcher
+from finhub.ledger.endpoints import router as ledger_router
+from finhub.ledger.service import LedgerService
+
+log = get_logger(__name__)
+
+DESCRIPTION = """
+finhub is a self-hostable financial hub on a double-entry ledger.
+
+* Amounts are integers in the asset's minor unit (cents, satoshi, wei), up to 2^128 - 1.
+* Every POST accepts an `Idempotency-Key` header: a retry returns the first response.
+* Errors are RFC 9457 `application/problem+json` with a stable `code`.
+* Lists are cursor-paged with `limit`, `starting_after` and `has_more`.
+* Authenticate with `Authorization: Bearer <admin API key>`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    database_url: str,
+    *,
+    clock: Clock | None = None,
+    background: Any | None = None,
+) -> FastAPI:
+    """Build the app. `background` is an async context manager factory run for the app's life
+    (the embedded mode's in-process worker)."""
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        await db.open()
+        ledger = LedgerService(clock)
+        batcher = TransferBatcher(db, ledger, max_batch=settings.ledger_batch_max)
+        app.state.container = Container(
+            db=db,
+            clock=clock,
+            ledger=ledger,
+            batcher=batcher,
+            admin_key_hash=load_admin_key_hash(settings.data_dir),
+        )
+        batcher.start()
+        try:
+            if background is not None:
+                async with background(app.state.container):
+                    yield
+            else:
+                yield
+        finally:
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(batcher.stop(), timeout=10)
+            await db.close()
+
+    app = FastAPI(
+        title="finhub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    _install_error_handlers(app)
+    _install_operational_routes(app)
+    app.include_router(ledger_router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FinhubError)
+    async def finhub_error(request: Request, error: FinhubError) -> Response:
+        return problem_response(error, request.url.path)
+
+    @app.exception_handler(IdempotentReplay)
+    async def replay(request: Request, signal: IdempotentReplay) -> Response:
+        stored = signal.response
+        media = PROBLEM_JSON if stored.status >= 400 else "application/json"
+        return Response(
+            stored.body,
+            status_code=stored.status,
+            media_type=media,
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        problems = [
+            {
+                "location": [str(part) for part in item.get("loc", ())],
+                "message": item.get("msg", ""),
+                "type": item.get("type", ""),
+            }
+            for item in error.errors()
+        ]
+        problem = FinhubError(
+            "The request is not valid; see `errors` for each field.",
+            code="validation_error",
+            status=422,
+            title="Invalid request",
+            errors=problems,
+        )
+        return Response(dumps(problem.to_problem(request.url.path)), 422, media_type=PROBLEM_JSON)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+        problem = FinhubError(
+            str(error.detail),
+            code=codes.get(error.status_code, "http_error"),
+            status=error.status_code,
+            title=str(error.detail),
+        )
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error", path=request.url.path)
+        problem = FinhubError(
+            "Something went wrong on our side; the request id identifies it in the logs.",
+            code="internal_error",
+            status=500,
+            title="Internal server error",
+        )
+        return problem_response(problem, request.url.path)
+
+
+def _install_operational_routes(app: FastAPI) -> None:
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="finhub API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process is up")
+    async def healthz() -> Response:
+        return json_response(200, {"status": "ok"})
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: the database answers",
+        responses={503: {"description": "The database is unreachable (problem+json)."}},
+    )
+    async def readyz(request: Request) -> Response:
+        container: Container = request.app.state.container
+        try:
+            async with container.db.transaction() as conn:
+                await conn.execute("SELECT 1")
+        except Exception as error:
+            problem = FinhubError(str(error), code="not_ready", status=503, title="Not ready")
+            return problem_response(problem, "/readyz")
+        return json_response(200, {"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        payload, content_type = metrics_payload()
+        return Response(payload, media_type=content_type)

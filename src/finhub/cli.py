@@ -1,0 +1,208 @@
+"""The `finhub` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from finhub.config import Settings, get_settings
+from finhub.kit.auth import ensure_admin_key, reset_admin_key
+from finhub.kit.db.embedded import EmbeddedPostgres
+from finhub.kit.db.migrate import upgrade
+from finhub.kit.logging import configure_logging
+
+app = typer.Typer(help="finhub: a self-hostable financial hub.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Ledger maintenance.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks against pgbench on the same server.", no_args_is_help=True)
+admin_app = typer.Typer(help="The bootstrap admin API key.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(bench_app, name="bench")
+app.add_typer(admin_app, name="admin-key")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(json=settings.json_logs, level=settings.log_level)
+    return settings
+
+
+@contextmanager
+def database(settings: Settings, *, migrate: bool = True) -> Iterator[str]:
+    """The database URL: the configured server, or the embedded one for as long as needed."""
+    embedded: EmbeddedPostgres | None = None
+    if settings.database_url:
+        url = settings.database_url
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.start()
+    try:
+        if migrate:
+            _migrate(url)
+        yield url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _migrate(url: str) -> None:
+    from finhub.worker import ensure_job_schema
+
+    upgrade(url)
+    asyncio.run(ensure_job_schema(url))
+
+
+def _announce_admin_key(settings: Settings) -> None:
+    key = ensure_admin_key(settings.data_dir)
+    if key:
+        typer.secho(
+            "\nA new admin API key was created. It is shown only this once:\n\n"
+            f"    {key}\n\n"
+            f"Use it as `Authorization: Bearer {key[:12]}…`. "
+            "Lost it? `finhub admin-key reset` makes a new one.\n",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes.")] = 1,
+) -> None:
+    """Run the API (and, in embedded mode, the background worker) on http://127.0.0.1:8000."""
+    import uvicorn
+
+    settings = _settings()
+    _announce_admin_key(settings)
+    with database(settings) as url:
+        host = host or settings.host
+        port = port or settings.port
+        typer.secho(f"finhub is serving on http://{host}:{port} (docs at /docs)", err=True)
+        if workers == 1:
+            uvicorn.run(
+                _single_process_app(settings, url),
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+            )
+        else:
+            metrics_dir = settings.data_dir / "metrics"
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+            os.environ["FINHUB_DATABASE_URL"] = url
+            os.environ["FINHUB_RUN_WORKER_IN_PROCESS"] = "false"
+            os.environ["FINHUB_DATA_DIR"] = str(settings.data_dir.resolve())
+            uvicorn.run(
+                "finhub.cli:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_config=None,
+                access_log=False,
+            )
+
+
+def _single_process_app(settings: Settings, url: str) -> Any:
+    from finhub.app import create_app
+    from finhub.worker import in_process_worker
+
+    background = None
+    if settings.run_worker_in_process:
+
+        def background(container: Any) -> Any:
+            return in_process_worker(url, container.db, container.ledger, container.clock)
+
+    return create_app(settings, url, background=background)
+
+
+def app_from_environment() -> Any:
+    """Factory for multi-process serving: each process reads the URL the parent resolved."""
+    from finhub.app import create_app
+
+    settings = _settings()
+    assert settings.database_url, "the parent process sets FINHUB_DATABASE_URL"
+    return create_app(settings, settings.database_url)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 4,
+) -> None:
+    """Run background jobs (hold expiry, housekeeping) against the configured database."""
+    from finhub.worker import run_worker
+
+    settings = _settings()
+    with database(settings) as url:
+        asyncio.run(run_worker(url, concurrency=concurrency))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and exit."""
+    settings = _settings()
+    with database(settings):
+        typer.echo("migrations applied")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Recompute every balance from the entries and check every transaction balances."""
+    from finhub.ledger.verify import run_verify
+
+    settings = _settings()
+    with database(settings) as url:
+        ok = asyncio.run(run_verify(url))
+    raise typer.Exit(0 if ok else 1)
+
+
+@admin_app.command("reset")
+def admin_key_reset() -> None:
+    """Replace the admin API key; the old one stops working when the API restarts."""
+    settings = _settings()
+    key = reset_admin_key(settings.data_dir)
+    typer.echo(key)
+
+
+@app.command()
+def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup.")]) -> None:
+    """Write a consistent backup of all data (pg_dump custom format)."""
+    from finhub.kit.db.backup import dump
+
+    settings = _settings()
+    with database(settings) as url:
+        dump(url, file)
+    typer.echo(f"backup written to {file}")
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `finhub backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Replace the current data.")] = False,
+) -> None:
+    """Replace all data with a backup (pg_restore)."""
+    from finhub.kit.db.backup import restore as restore_backup
+
+    if not yes:
+        typer.secho("restore replaces every row in the database; pass --yes", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    with database(settings, migrate=False) as url:
+        restore_backup(url, file)
+    typer.echo(f"restored from {file}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

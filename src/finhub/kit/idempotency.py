@@ -1,0 +1,165 @@
+"""`Idempotency-Key` for POST requests, per the IETF Idempotency-Key draft and Stripe's practice.
+
+1. Claim: before the work starts, the key is inserted in its own short transaction together with a
+   fingerprint of the request. A key that exists already answers at once: the stored response
+   (replay), 422 if the fingerprint differs (the key was reused for another request), or 409 while
+   the first request is still running.
+2. Complete: the response is stored *in the same database transaction as the work*, so either both
+   the effect and its response are committed or neither is; a crash can't leave an effect without
+   a replayable response.
+3. A business error (4xx) is stored too, so a retry sees the same answer. An unexpected error
+   releases the key so the client can retry.
+
+A claim left `started` by a process that died is taken over after `STALE_AFTER`: its work was
+never committed, because completion is atomic with the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from psycopg import AsyncConnection
+
+from finhub.errors import Conflict, FinhubError, Unprocessable
+from finhub.kit.db.engine import Database, Row
+
+HEADER = "Idempotency-Key"
+STALE_AFTER = timedelta(seconds=60)
+RETENTION = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: bytes
+
+
+class IdempotentReplay(Exception):
+    """Raised by the claim when the key already has a response; the app returns it verbatim."""
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+@dataclass(slots=True)
+class IdempotencyClaim:
+    principal: str
+    key: str
+    completed: bool = field(default=False)
+
+    async def complete(self, conn: AsyncConnection[Row], status: int, body: bytes) -> None:
+        """Store the response inside the caller's transaction (atomic with the work)."""
+        await conn.execute(COMPLETE_SQL, (status, body, self.principal, self.key))
+        self.completed = True
+
+
+COMPLETE_SQL = """
+    UPDATE idempotency_keys
+       SET state = 'completed', response_status = %s, response_body = %s, completed_at = now()
+     WHERE principal = %s AND key = %s
+"""
+
+
+async def claim(
+    db: Database, *, principal: str, key: str, method: str, path: str, body: bytes
+) -> IdempotencyClaim:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise FinhubError(
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters", code="invalid_idempotency_key"
+        )
+    fingerprint = request_fingerprint(method, path, body)
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            """
+            INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state)
+            VALUES (%s, %s, %s, %s, %s, 'started')
+            ON CONFLICT (principal, key) DO UPDATE
+               SET locked_at = now(), request_hash = EXCLUDED.request_hash
+             WHERE idempotency_keys.state = 'started'
+               AND idempotency_keys.request_hash = EXCLUDED.request_hash
+               AND idempotency_keys.locked_at < now() - %s
+            RETURNING key
+            """,
+            (principal, key, method, path, fingerprint, STALE_AFTER),
+        )
+        if await cursor.fetchone() is not None:
+            return IdempotencyClaim(principal, key)
+        cursor = await conn.execute(
+            "SELECT request_hash, state, response_status, response_body FROM idempotency_keys"
+            " WHERE principal = %s AND key = %s",
+            (principal, key),
+        )
+        existing = await cursor.fetchone()
+    if existing is None:  # expired and purged between the two statements: claim again
+        return await claim(db, principal=principal, key=key, method=method, path=path, body=body)
+    if existing["request_hash"] != fingerprint:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request",
+            code="idempotency_key_reused",
+        )
+    if existing["state"] == "started":
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed",
+            code="idempotency_key_in_use",
+        )
+    raise IdempotentReplay(
+        StoredResponse(existing["response_status"], bytes(existing["response_body"]))
+    )
+
+
+async def store_error(db: Database, claim_: IdempotencyClaim, status: int, body: bytes) -> None:
+    async with db.transaction() as conn:
+        await claim_.complete(conn, status, body)
+
+
+async def release(db: Database, claim_: IdempotencyClaim) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "DELETE FROM idempotency_keys WHERE principal = %s AND key = %s AND state = 'started'",
+            (claim_.principal, claim_.key),
+        )
+
+
+async def purge_expired(conn: AsyncConnection[Row]) -> int:
+    cursor = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - %s", (RETENTION,)
+    )
+    return cursor.rowcount
+
+
+async def complete_many(
+    conn: AsyncConnection[Row], completions: list[tuple[IdempotencyClaim, int, bytes]]
+) -> None:
+    """Store many responses in one statement (used by the ledger's group commit)."""
+    if not completions:
+        return
+    await conn.execute(
+        """
+        UPDATE idempotency_keys AS k
+           SET state = 'completed', response_status = c.status, response_body = c.body,
+               completed_at = now()
+          FROM unnest(%s::text[], %s::text[], %s::int[], %s::bytea[])
+               AS c(principal, key, status, body)
+         WHERE k.principal = c.principal AND k.key = c.key
+        """,
+        (
+            [claim.principal for claim, _, _ in completions],
+            [claim.key for claim, _, _ in completions],
+            [status for _, status, _ in completions],
+            [body for _, _, body in completions],
+        ),
+    )
+    for claim, _, _ in completions:
+        claim.completed = True

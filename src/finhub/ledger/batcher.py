@@ -1,0 +1,128 @@
+"""Group commit for single transfers.
+
+Concurrent callers each submit one transaction; a few runner tasks gather whatever is waiting
+into one database transaction, post it as an independent batch (each spec succeeds or fails on
+its own) and commit once. Updates to a hot account are netted to one row update per batch, so
+a popular account never serialises the whole system behind its row lock, and the commit (the
+fsync) is shared by the whole group. Under light load a batch is a single transfer, so latency
+stays that of one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from psycopg import Error as DatabaseError
+
+from finhub.kit.db import Database
+from finhub.kit.idempotency import IdempotencyClaim, complete_many
+from finhub.kit.logging import get_logger
+from finhub.ledger.models import Transaction, TransactionSpec
+from finhub.ledger.service import LedgerService
+
+log = get_logger(__name__)
+
+# Renders the response stored for an idempotency key once the transaction exists.
+Renderer = Callable[[Transaction], tuple[int, bytes]]
+
+
+@dataclass(slots=True)
+class _Item:
+    spec: TransactionSpec
+    future: asyncio.Future[Transaction]
+    claim: IdempotencyClaim | None = None
+    render: Renderer | None = None
+    response: tuple[int, bytes] | None = field(default=None)
+
+
+class TransferBatcher:
+    def __init__(
+        self, db: Database, ledger: LedgerService, *, max_batch: int = 500, runners: int = 2
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.max_batch = max_batch
+        self.runner_count = runners
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._runners: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if not self._runners:
+            self._runners = [
+                asyncio.create_task(self._run(), name=f"ledger-batcher-{n}")
+                for n in range(self.runner_count)
+            ]
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the runners."""
+        await self._queue.join()
+        for task in self._runners:
+            task.cancel()
+        await asyncio.gather(*self._runners, return_exceptions=True)
+        self._runners = []
+
+    async def submit(
+        self,
+        spec: TransactionSpec,
+        *,
+        claim: IdempotencyClaim | None = None,
+        render: Renderer | None = None,
+    ) -> Transaction:
+        """Post one transaction with the next group commit; raises its rule error if any.
+
+        With a claim, the rendered response is stored for the idempotency key in the same
+        commit as the transaction.
+        """
+        self.start()
+        future: asyncio.Future[Transaction] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Item(spec, future, claim, render))
+        # shield: a caller that goes away must not cancel a commit already under way.
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._post(batch)
+            except DatabaseError:
+                log.warning("ledger batch failed; retrying its items one by one", size=len(batch))
+                for item in batch:
+                    await self._post_alone(item)
+            except Exception as error:  # pragma: no cover - a bug; fail the callers, keep running
+                log.exception("ledger batch crashed")
+                for item in batch:
+                    _fail(item, error)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _post(self, batch: list[_Item]) -> None:
+        async with self.db.transaction() as conn:
+            outcomes = await self.ledger.post(conn, [item.spec for item in batch], atomic=False)
+            completions = []
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if outcome.transaction is not None and item.claim and item.render:
+                    item.response = item.render(outcome.transaction)
+                    completions.append((item.claim, *item.response))
+            await complete_many(conn, completions)
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if outcome.error is not None:
+                _fail(item, outcome.error)
+            elif not item.future.done():
+                assert outcome.transaction is not None
+                item.future.set_result(outcome.transaction)
+
+    async def _post_alone(self, item: _Item) -> None:
+        try:
+            await self._post([item])
+        except Exception as error:
+            _fail(item, error)
+
+
+def _fail(item: _Item, error: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(error)

@@ -164,6 +164,19 @@ def ledger_verify() -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+@bench_app.command("ledger")
+def bench_ledger(
+    seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 10.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 32,
+) -> None:
+    """pgbench references, then finhub's ledger paths, with each figure's ratio."""
+    from finhub.bench.ledger import run_ledger_benchmark
+
+    settings = _settings()
+    with database(settings) as url:
+        run_ledger_benchmark(url, settings=settings, seconds=seconds, concurrency=concurrency)
+
+
 @admin_app.command("reset")
 def admin_key_reset() -> None:
     """Replace the admin API key; the old one stops working when the API restarts."""

@@ -150,7 +150,7 @@ async def complete_many(
         UPDATE idempotency_keys AS k
            SET state = 'completed', response_status = c.status, response_body = c.body,
                completed_at = now()
-          FROM unnest(%s::text[], %s::text[], %s::int[], %s::bytea[])
+          FROM unnest(%b::text[], %b::text[], %b::int[], %b::bytea[])
                AS c(principal, key, status, body)
          WHERE k.principal = c.principal AND k.key = c.key
         """,

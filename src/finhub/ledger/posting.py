@@ -9,7 +9,7 @@ nothing. Many specs applied in a row share the book, so a batch nets to one upda
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
+from copy import copy
 
 from finhub.kit.money import MAX_AMOUNT
 from finhub.ledger import errors
@@ -35,7 +35,7 @@ class PostingBook:
         working: dict[str, AccountState] = {}
         written: list[Entry] = []
         for entry, account in legs:
-            state = working.get(account.id) or replace(account)
+            state = working.get(account.id) or copy(account)
             working[account.id] = state
             _apply_entry(state, entry)
             written.append(_snapshot(spec.id, state, entry))

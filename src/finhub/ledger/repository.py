@@ -219,7 +219,7 @@ async def lock_account_states(conn: Conn, account_ids: Collection[str]) -> dict[
     cursor = await conn.execute(
         f"""
         SELECT {STATE_COLUMNS} FROM ledger_accounts
-         WHERE id = ANY(%s::text[])
+         WHERE id = ANY(%b::text[])
          ORDER BY id
            FOR NO KEY UPDATE
         """,
@@ -251,7 +251,10 @@ async def write_postings(
     postings: Sequence[tuple[TransactionSpec, list[Entry]]],
     final_states: Sequence[AccountState],
 ) -> dict[str, WrittenTransaction]:
-    """Insert transactions and entries and set the accounts' new totals, one statement each."""
+    """Insert transactions and entries and set the accounts' new totals, one statement each.
+
+    Arrays go as binary parameters (`%b`): several times cheaper to encode than text arrays.
+    """
     if not postings:
         return {}
     specs = [spec for spec, _ in postings]
@@ -262,8 +265,8 @@ async def write_postings(
                                          created_at)
         SELECT l, i, k, p, r, d, m::jsonb, coalesce(e, statement_timestamp()), x,
                statement_timestamp()
-          FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                      %s::text[], %s::timestamptz[], %s::timestamptz[])
+          FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                      %b::text[], %b::timestamptz[], %b::timestamptz[])
                AS t(l, i, k, p, r, d, m, e, x)
         RETURNING id, created_at, effective_at
         """,
@@ -287,9 +290,9 @@ async def write_postings(
                                     credits_posted_after, debits_pending_after,
                                     credits_pending_after, posted_at)
         SELECT *, statement_timestamp()
-          FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                      %s::numeric[], %s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[],
-                      %s::numeric[])
+          FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                      %b::numeric[], %b::bigint[], %b::numeric[], %b::numeric[], %b::numeric[],
+                      %b::numeric[])
         """,
         (
             [ledger for ledger, _ in entries],
@@ -322,8 +325,8 @@ async def _update_totals(conn: Conn, states: Sequence[AccountState]) -> None:
            SET debits_posted = u.dp, credits_posted = u.cp,
                debits_pending = u.dpe, credits_pending = u.cpe,
                entry_count = u.n, version = a.version + 1
-          FROM unnest(%s::text[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[],
-                      %s::numeric[], %s::bigint[]) AS u(l, i, dp, cp, dpe, cpe, n)
+          FROM unnest(%b::text[], %b::text[], %b::numeric[], %b::numeric[], %b::numeric[],
+                      %b::numeric[], %b::bigint[]) AS u(l, i, dp, cp, dpe, cpe, n)
          WHERE a.ledger_id = u.l AND a.id = u.i
         """,
         (
@@ -344,12 +347,12 @@ async def _track_holds(conn: Conn, specs: Sequence[TransactionSpec]) -> None:
     if opened:
         await conn.execute(
             "INSERT INTO ledger_open_holds (ledger_id, transaction_id, expires_at)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[])",
+            " SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[])",
             ([s.ledger_id for s in opened], [s.id for s in opened], [s.expires_at for s in opened]),
         )
     if resolved:
         await conn.execute(
-            "DELETE FROM ledger_open_holds h USING unnest(%s::text[], %s::text[]) AS r(l, i)"
+            "DELETE FROM ledger_open_holds h USING unnest(%b::text[], %b::text[]) AS r(l, i)"
             " WHERE h.ledger_id = r.l AND h.transaction_id = r.i",
             ([s.ledger_id for s in resolved], [s.pending_id for s in resolved]),
         )

@@ -471,11 +471,13 @@ async def list_transactions(
         clauses.append("t.ledger_id = %s")
         params.append(where.ledger_id)
     if where.account_id:
+        # Through the entries' (ledger_id, account_id, …) index: needs the account's ledger.
         clauses.append(
-            "EXISTS (SELECT 1 FROM ledger_entries e WHERE e.ledger_id = t.ledger_id"
-            " AND e.transaction_id = t.id AND e.account_id = %s)"
+            "t.id IN (SELECT e.transaction_id FROM ledger_entries e"
+            " WHERE e.ledger_id = (SELECT ledger_id FROM ledger_accounts WHERE id = %s)"
+            " AND e.account_id = %s)"
         )
-        params.append(where.account_id)
+        params.extend([where.account_id, where.account_id])
     if where.kind:
         clauses.append("t.kind = %s")
         params.append(where.kind.value)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
 from finhub.api import ContainerDep, IdempotentDep, json_response, require_admin
-from finhub.errors import FinhubError
 from finhub.kit.jsonutil import dumps
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
 from finhub.ledger import schemas
@@ -167,13 +166,9 @@ async def get_balance(
     account_id: AccountPath,
     c: ContainerDep,
     as_of: Annotated[
-        datetime | None, Query(description="ISO 8601 moment (with offset); omit for now.")
+        AwareDatetime | None, Query(description="ISO 8601 moment with offset; omit for now.")
     ] = None,
 ) -> Response:
-    if as_of is not None and as_of.tzinfo is None:
-        raise FinhubError(
-            "as_of needs a time zone offset, e.g. 2026-01-31T23:59:59Z", code="invalid_as_of"
-        )
     async with c.db.transaction() as conn:
         balance = await c.ledger.balance(conn, account_id, as_of)
     return json_response(200, schemas.balance_out(balance))
@@ -272,8 +267,8 @@ async def list_transactions(
     ledger: str | None = None,
     account: str | None = None,
     kind: TransactionKind | None = None,
-    created_gte: datetime | None = None,
-    created_lt: datetime | None = None,
+    created_gte: AwareDatetime | None = None,
+    created_lt: AwareDatetime | None = None,
 ) -> Response:
     where = TransactionFilter(ledger, account, kind, created_gte, created_lt)
     async with c.db.transaction() as conn:

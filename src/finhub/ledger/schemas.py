@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from finhub.kit.money import MAX_AMOUNT, MAX_SCALE
 from finhub.ledger.models import (
@@ -155,9 +155,9 @@ class TransactionCreate(StrictModel):
     entries: list[EntryIn] = Field(min_length=2, max_length=100)
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     metadata: Metadata = Field(default_factory=dict)
-    effective_at: datetime | None = Field(None, description="Value date; defaults to now.")
+    effective_at: AwareDatetime | None = Field(None, description="Value date; defaults to now.")
     pending: bool = Field(False, description="Reserve the funds (a hold) instead of posting.")
-    expires_at: datetime | None = Field(
+    expires_at: AwareDatetime | None = Field(
         None, description="When an unposted hold is released automatically."
     )
 
@@ -170,9 +170,9 @@ class TransferCreate(StrictModel):
     asset: AssetCode
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
     metadata: Metadata = Field(default_factory=dict)
-    effective_at: datetime | None = None
+    effective_at: AwareDatetime | None = None
     pending: bool = False
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class PostPendingIn(StrictModel):

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import psycopg
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -137,6 +138,18 @@ def _install_error_handlers(app: FastAPI) -> None:
             code=codes.get(error.status_code, "http_error"),
             status=error.status_code,
             title=str(error.detail),
+        )
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(psycopg.DataError)
+    async def unstorable_value(request: Request, error: psycopg.DataError) -> Response:
+        # e.g. a NUL character in a query parameter: the value can't be stored or compared.
+        log.warning("data error", path=request.url.path, error=str(error))
+        problem = FinhubError(
+            "A value in the request can't be processed (for example a NUL character).",
+            code="invalid_parameter",
+            status=422,
+            title="Invalid parameter",
         )
         return problem_response(problem, request.url.path)
 

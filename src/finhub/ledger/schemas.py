@@ -11,7 +11,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from finhub.kit.money import MAX_AMOUNT, MAX_SCALE
 from finhub.ledger.models import (
@@ -25,8 +33,31 @@ from finhub.ledger.models import (
 )
 from finhub.ledger.service import Balance, PostOutcome
 
+
+def _reject_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb can't hold U+0000; refuse it up front as a validation error."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain the NUL character")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_nul(item)
+    return value
+
+
+def _integer_only(value: Any) -> Any:
+    """Amounts are whole minor units: a JSON float (even 10.0) is refused, digit strings are ok."""
+    if isinstance(value, float):
+        raise ValueError("amounts are integers in the asset's minor unit, not decimals")
+    return value
+
+
 Amount = Annotated[
     int,
+    BeforeValidator(_integer_only),
     Field(
         gt=0,
         le=MAX_AMOUNT,
@@ -53,6 +84,11 @@ Metadata = Annotated[
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        return _reject_nul(data)
 
 
 # --- assets -----------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,17 +100,34 @@ def serve(
             metrics_dir.mkdir(parents=True, exist_ok=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
             os.environ["FINHUB_DATABASE_URL"] = url
-            os.environ["FINHUB_RUN_WORKER_IN_PROCESS"] = "false"
             os.environ["FINHUB_DATA_DIR"] = str(settings.data_dir.resolve())
-            uvicorn.run(
-                "finhub.cli:app_from_environment",
-                factory=True,
-                host=host,
-                port=port,
-                workers=workers,
-                log_config=None,
-                access_log=False,
-            )
+            with _job_worker_process(enabled=settings.run_worker_in_process):
+                uvicorn.run(
+                    "finhub.cli:app_from_environment",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    workers=workers,
+                    log_config=None,
+                    access_log=False,
+                )
+
+
+@contextmanager
+def _job_worker_process(*, enabled: bool) -> Iterator[None]:
+    """With several API processes, background jobs run in one separate `finhub worker`."""
+    if not enabled:
+        yield
+        return
+    process = subprocess.Popen([sys.executable, "-m", "finhub.cli", "worker"])
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _single_process_app(settings: Settings, url: str) -> Any:

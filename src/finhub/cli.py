@@ -186,14 +186,34 @@ def ledger_verify() -> None:
 @bench_app.command("ledger")
 def bench_ledger(
     seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 10.0,
-    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 32,
+    concurrency: Annotated[int, typer.Option(min=2, help="Concurrent clients.")] = 32,
+    only: Annotated[
+        str,
+        typer.Option(help="Comma-separated parts: pgbench,service,hot,http,batch,reads."),
+    ] = "pgbench,service,hot,http,batch,reads",
+    transactions: Annotated[
+        int, typer.Option(min=1_000, help="Transactions loaded for the read measurements.")
+    ] = 1_000_000,
+    http_workers: Annotated[
+        str, typer.Option(help="API worker counts to try for HTTP transfers (the best counts).")
+    ] = "1,2",
 ) -> None:
     """pgbench references, then finhub's ledger paths, with each figure's ratio."""
     from finhub.bench.ledger import run_ledger_benchmark
 
+    parts = frozenset(part.strip() for part in only.split(",") if part.strip())
+    workers = tuple(int(count) for count in http_workers.split(",") if count.strip())
     settings = _settings()
     with database(settings) as url:
-        run_ledger_benchmark(url, settings=settings, seconds=seconds, concurrency=concurrency)
+        run_ledger_benchmark(
+            url,
+            settings=settings,
+            seconds=seconds,
+            concurrency=concurrency,
+            only=parts,
+            transactions=transactions,
+            http_workers=workers,
+        )
 
 
 @admin_app.command("reset")

@@ -1,0 +1,143 @@
+"""Reads on a large ledger: balances and statement pages with a million transactions loaded.
+
+The data set lives in a ledger of its own (`bench_reads`) and is kept between runs: the number
+already loaded is read back from the accounts' entry counts, and only the difference is posted.
+Loading goes through `LedgerService.post` in large batches, on two lanes over disjoint halves
+of the accounts, so one lane's Python work overlaps the other's database work without the two
+ever waiting on each other's row locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from finhub.bench.accounts import ASSET, READS_LEDGER, account_ref, ensure_accounts
+from finhub.bench.load import TransferMix
+from finhub.bench.server import RunningServer
+from finhub.kit.db import Database
+from finhub.ledger.repository import AccountFilter
+from finhub.ledger.service import LedgerService
+
+READ_ACCOUNTS = 1_000
+LOAD_BATCH = 5_000
+LANES = 2
+
+Progress = Callable[[str], None]
+
+
+async def ensure_read_data(
+    db: Database, ledger: LedgerService, transactions: int, progress: Progress
+) -> list[str]:
+    """The read accounts, with at least `transactions` transfers among them."""
+    refs = [account_ref(i) for i in range(READ_ACCOUNTS)]
+    ids = list((await ensure_accounts(db, ledger, ledger_id=READS_LEDGER, refs=refs)).values())
+    loaded = await loaded_transactions(db, ledger)
+    missing = transactions - loaded
+    if missing <= 0:
+        progress(f"read data: {loaded:,} transactions already loaded, reusing them")
+        return ids
+    progress(f"read data: {loaded:,} transactions loaded, posting {missing:,} more")
+    started = time.perf_counter()
+    half = len(ids) // LANES
+    lanes = [ids[i * half : (i + 1) * half] for i in range(LANES)]
+    counter = _Counter(missing, progress, started)
+    shares = [missing // LANES + (1 if i < missing % LANES else 0) for i in range(LANES)]
+    await asyncio.gather(
+        *(
+            _load_lane(db, ledger, lane, share, seed, counter)
+            for seed, (lane, share) in enumerate(zip(lanes, shares, strict=True))
+        )
+    )
+    elapsed = time.perf_counter() - started
+    progress(f"read data: posted {missing:,} in {elapsed:.0f} s ({missing / elapsed:,.0f}/s)")
+    return ids
+
+
+async def loaded_transactions(db: Database, ledger: LedgerService) -> int:
+    """Transfers among the read accounts so far: each one wrote two entries."""
+    async with db.transaction() as conn:
+        accounts = await ledger.list_accounts(
+            conn, AccountFilter(ledger_id=READS_LEDGER), limit=READ_ACCOUNTS + 1_000
+        )
+    return sum(account.state.entry_count for account in accounts) // 2
+
+
+@dataclass(slots=True)
+class _Counter:
+    total: int
+    progress: Progress
+    started: float
+    done: int = 0
+    next_report: int = field(default=0)
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.done >= self.next_report:
+            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+            self.progress(f"  {self.done:,} / {self.total:,} ({rate:,.0f}/s)")
+            self.next_report = self.done + max(self.total // 10, LOAD_BATCH)
+
+
+async def _load_lane(
+    db: Database,
+    ledger: LedgerService,
+    accounts: list[str],
+    count: int,
+    seed: int,
+    counter: _Counter,
+) -> None:
+    mix = TransferMix(accounts)
+    rng = random.Random(seed)
+    while count > 0:
+        size = min(LOAD_BATCH, count)
+        specs = []
+        for _ in range(size):
+            source, target = mix.pair(rng)
+            specs.append(
+                ledger.transfer_spec(
+                    from_account=source,
+                    to_account=target,
+                    amount=rng.randint(1, 10_000),
+                    asset=ASSET,
+                    ledger_id=READS_LEDGER,
+                )
+            )
+        async with db.transaction() as conn:
+            await ledger.post(conn, specs)
+        count -= size
+        counter.add(size)
+
+
+def read_paths(accounts: list[str], what: str, sample: int = 500) -> list[str]:
+    """`balance` or `entries` paths for a random sample of the read accounts."""
+    chosen = random.Random(3).sample(accounts, min(sample, len(accounts)))
+    return [f"/v1/ledger/accounts/{account}/{what}" for account in chosen]
+
+
+@contextmanager
+def peak_rss(server: RunningServer, interval: float = 0.2) -> Iterator[list[float]]:
+    """Sample the API workers' RSS in the background; the list ends with the peak per worker."""
+    peaks: dict[int, float] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for index, size in enumerate(server.worker_rss_mb()):
+                peaks[index] = max(peaks.get(index, 0.0), size)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=sample, name="rss-sampler", daemon=True)
+    result: list[float] = []
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        result.extend(peaks[index] for index in sorted(peaks))

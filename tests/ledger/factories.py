@@ -121,11 +121,13 @@ async def transfer(
     from_account: str,
     to_account: str,
     amount: int,
+    *,
+    asset: str | None = None,
     **fields: Any,
 ) -> Transaction:
     """Post a two-entry transfer (debit `from_account`, credit `to_account`)."""
     transfer_spec = ledger.transfer_spec(
-        from_account=from_account, to_account=to_account, amount=amount, asset=None, **fields
+        from_account=from_account, to_account=to_account, amount=amount, asset=asset, **fields
     )
     return await ledger.post_one(conn, transfer_spec)
 

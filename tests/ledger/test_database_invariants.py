@@ -1,7 +1,7 @@
 """The database guards the money rules on its own: raw SQL can't break them either.
 
-Every write of history here bypasses the service. Each one runs in a savepoint (or, for the checks made
-at COMMIT, in a transaction whose commit fails), so nothing is ever left behind.
+Every write of history here bypasses the service. Each runs in a savepoint (or, for the checks
+made at COMMIT, in a transaction whose commit fails), so nothing is ever left behind.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Helpers shared by the concurrency and crash-recovery tests."""
+"""Shared code for the concurrency and crash-recovery tests: ledger checks, a server runner."""

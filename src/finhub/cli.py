@@ -15,8 +15,6 @@ import typer
 
 from finhub.config import Settings, get_settings
 from finhub.kit.auth import ensure_admin_key, reset_admin_key
-from finhub.kit.db.embedded import EmbeddedPostgres
-from finhub.kit.db.migrate import upgrade
 from finhub.kit.logging import configure_logging
 
 app = typer.Typer(help="finhub: a self-hostable financial hub.", no_args_is_help=True)
@@ -37,6 +35,8 @@ def _settings() -> Settings:
 @contextmanager
 def database(settings: Settings, *, migrate: bool = True) -> Iterator[str]:
     """The database URL: the configured server, or the embedded one for as long as needed."""
+    from finhub.kit.db.embedded import EmbeddedPostgres
+
     embedded: EmbeddedPostgres | None = None
     if settings.database_url:
         url = settings.database_url
@@ -53,6 +53,7 @@ def database(settings: Settings, *, migrate: bool = True) -> Iterator[str]:
 
 
 def _migrate(url: str) -> None:
+    from finhub.kit.db.migrate import upgrade
     from finhub.worker import ensure_job_schema
 
     upgrade(url)

@@ -33,7 +33,7 @@ PARTS = ("pgbench", "service", "hot", "http", "batch", "reads")
 TRANSFER_ACCOUNTS = 10_000
 BATCH_SIZE = 1_000
 BATCH_CONCURRENCY = 4
-READ_CONCURRENCY = 4
+READ_CONCURRENCY = 1
 RSS_LIMIT_MB = 250.0
 
 T = TypeVar("T")

@@ -48,6 +48,16 @@ class RunningServer:
         # uvicorn's supervisor also starts multiprocessing's resource tracker; it serves nothing.
         return [c for c in children if "resource_tracker" not in " ".join(_cmdline(c))]
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and all its processes (user + system)."""
+        root = psutil.Process(self.process.pid)
+        total = 0.0
+        for process in [root, *root.children(recursive=True)]:
+            with suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
     def worker_rss_mb(self) -> list[float]:
         sizes = []
         for process in self.api_processes():

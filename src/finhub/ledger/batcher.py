@@ -122,9 +122,22 @@ class TransferBatcher:
 
     async def _post_alone(self, item: _Item) -> None:
         try:
+            if await self._already_committed(item):
+                return
             await self._post([item])
         except Exception as error:
             _fail(item, error)
+
+    async def _already_committed(self, item: _Item) -> bool:
+        """A batch whose COMMIT failed on the wire may have committed all the same; then its
+        transaction (and any idempotent response, written in the same commit) exists."""
+        async with self.db.transaction() as conn:
+            existing = await self.ledger.find_transaction(conn, item.spec.id)
+        if existing is None:
+            return False
+        if not item.future.done():
+            item.future.set_result(existing)
+        return True
 
 
 def _fail(item: _Item, error: BaseException) -> None:

@@ -391,8 +391,11 @@ class LedgerService:
 
     # --- reading ------------------------------------------------------------------------------
 
+    async def find_transaction(self, conn: Connection, transaction_id: str) -> Transaction | None:
+        return await repo.get_transaction(conn, transaction_id, self.clock.now())
+
     async def get_transaction(self, conn: Connection, transaction_id: str) -> Transaction:
-        transaction = await repo.get_transaction(conn, transaction_id, self.clock.now())
+        transaction = await self.find_transaction(conn, transaction_id)
         if transaction is None:
             raise errors.TransactionNotFound(f"No transaction {transaction_id}")
         return transaction

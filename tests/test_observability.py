@@ -260,11 +260,6 @@ async def test_an_unexpected_error_is_a_problem_and_logged(
     assert request["status"] == 500
 
 
-@pytest.mark.xfail(
-    reason="finhub/app.py's handler for unexpected errors runs outside RequestContextMiddleware,"
-    " so a 500 goes out without x-request-id",
-    strict=True,
-)
 async def test_an_unexpected_error_response_has_the_request_id(failing_app: Any) -> None:
     transport = ASGITransport(app=failing_app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://finhub.test") as client:

@@ -153,17 +153,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request.url.path)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error", path=request.url.path)
-        problem = FinhubError(
-            "Something went wrong on our side; the request id identifies it in the logs.",
-            code="internal_error",
-            status=500,
-            title="Internal server error",
-        )
-        return problem_response(problem, request.url.path)
-
 
 def _install_operational_routes(app: FastAPI) -> None:
     app.mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs")

@@ -74,13 +74,8 @@ def test_formatting_shows_every_minor_digit() -> None:
 
 
 # Python's default decimal context keeps 28 significant digits; a 128-bit amount has up to 39.
-DECIMAL_PRECISION_BUG = (
-    "finhub.kit.money.Asset.to_decimal/to_minor use the default 28-digit decimal context: "
-    "to_decimal rounds amounts over 28 digits and to_minor raises InvalidOperation"
-)
 
 
-@pytest.mark.xfail(reason=DECIMAL_PRECISION_BUG, strict=True)
 def test_128_bit_amounts_convert_exactly() -> None:
     exact = Decimal("340282366920938463463.374607431768211455")
     assert ETH.to_decimal(MAX_AMOUNT) == exact
@@ -99,7 +94,6 @@ def test_amounts_up_to_28_digits_survive_a_round_trip(minor: int, scale: int) ->
     assert Decimal(asset.format(minor).split()[0]) == as_decimal
 
 
-@pytest.mark.xfail(reason=DECIMAL_PRECISION_BUG, strict=True)
 @example(minor=MAX_AMOUNT, scale=18)  # always tried first, so the failure is deterministic
 @given(
     minor=st.integers(min_value=0, max_value=MAX_AMOUNT),

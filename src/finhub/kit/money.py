@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from functools import lru_cache
 
 import iso4217
 
 MAX_AMOUNT = 2**128 - 1
 MAX_SCALE = 18
+# The default decimal context keeps 28 digits; a 128-bit amount has 39, and with a scale of
+# 18 a conversion needs a few more. Every conversion here runs with this exact context.
+EXACT = Context(prec=80)
 ASSET_CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{1,15}$")
 
 
@@ -27,12 +30,13 @@ class Asset:
     kind: str = "currency"  # "currency" (ISO 4217) or "custom"
 
     def to_decimal(self, minor: int) -> Decimal:
-        return Decimal(minor).scaleb(-self.scale)
+        return Decimal(minor).scaleb(-self.scale, context=EXACT)
 
     def to_minor(self, value: Decimal, rounding: str = ROUND_HALF_EVEN) -> int:
         """Convert a decimal amount to minor units with an explicit rounding rule."""
-        quantum = Decimal(1).scaleb(-self.scale)
-        return int(value.quantize(quantum, rounding=rounding).scaleb(self.scale))
+        quantum = Decimal(1).scaleb(-self.scale, context=EXACT)
+        rounded = value.quantize(quantum, rounding=rounding, context=EXACT)
+        return int(rounded.scaleb(self.scale, context=EXACT))
 
     def format(self, minor: int) -> str:
         return f"{self.to_decimal(minor):.{self.scale}f} {self.code}"

@@ -6,6 +6,7 @@ on the hot money paths.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -64,6 +65,7 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = 1
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 message["headers"] = headers
@@ -71,6 +73,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here rather than by Starlette's outermost error middleware, so even a
+            # 500 carries the request id that finds its log lines.
+            log.exception("unhandled error", path=scope["path"])
+            if "started" in status_holder:
+                raise
+            await _send_internal_error(send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -85,6 +94,31 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
             )
+
+
+INTERNAL_ERROR = json.dumps(
+    {
+        "type": "https://finhub.dev/problems/internal_error",
+        "title": "Internal server error",
+        "status": 500,
+        "code": "internal_error",
+        "detail": "Something went wrong on our side; the request id identifies it in the logs.",
+    }
+).encode()
+
+
+async def _send_internal_error(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(INTERNAL_ERROR)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": INTERNAL_ERROR})
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -7,6 +7,7 @@ newer client tools restored into that older server.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,10 @@ from finhub.ledger.models import AccountType
 from finhub.ledger.service import LedgerService
 from tests.test_cli import invoke, read_one, scratch_database, with_database
 
-LOCAL_PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The local PostgreSQL 15 (CI names it in FINHUB_EXTRA_TEST_SERVER).
+LOCAL_PG15 = os.environ.get(
+    "FINHUB_EXTRA_TEST_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -320,9 +324,9 @@ def pg15() -> str:
         with psycopg.connect(LOCAL_PG15, connect_timeout=3) as conn:
             version = conn.info.server_version
     except psycopg.OperationalError:
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+        pytest.skip(f"no PostgreSQL server answers at {LOCAL_PG15}")
     if version // 10000 != 15:
-        pytest.skip(f"the server on 127.0.0.1:5432 is {version}, not 15")
+        pytest.skip(f"the server at {LOCAL_PG15} is {version}, not 15")
     return LOCAL_PG15
 
 

@@ -370,3 +370,14 @@ def test_embedded_backup_moves_to_postgresql_15(
         assert snapshot(url) == source
         code, output = cli("ledger", "verify")
         assert code == 0, output
+
+
+def test_the_password_stays_off_the_command_line() -> None:
+    dbname, env = backup_module._connection(
+        "postgresql://finhub:s3cret@db.internal:5433/books?sslmode=require", {"KEEP": "1"}
+    )
+    assert "s3cret" not in dbname
+    assert "host=db.internal" in dbname
+    assert "port=5433" in dbname
+    assert "sslmode=require" in dbname
+    assert env == {"KEEP": "1", "PGPASSWORD": "s3cret"}

@@ -65,7 +65,15 @@ class Toolset:
 
     bin_dir: Path
     major: int
-    env: dict[str, str]
+    lib_dir: Path | None = None  # the wheel's tools load their own libpq from here
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The current environment (read at each use, never cached), plus the loader path."""
+        env = dict(os.environ)
+        if self.lib_dir is not None:
+            env["LD_LIBRARY_PATH"] = f"{self.lib_dir}:{env.get('LD_LIBRARY_PATH', '')}"
+        return env
 
     def tool(self, name: str) -> str:
         return str(self.bin_dir / name)
@@ -81,28 +89,27 @@ class Toolset:
 # --- choosing the tools -----------------------------------------------------------------------
 
 
-def _toolset(bin_dir: Path, env: dict[str, str]) -> Toolset | None:
+def _toolset(bin_dir: Path, lib_dir: Path | None = None) -> Toolset | None:
     if not (bin_dir / "pg_dump").is_file():
         return None
+    probe = Toolset(bin_dir, 0, lib_dir)
     try:
         result = subprocess.run(
-            [str(bin_dir / "pg_dump"), "--version"], env=env, capture_output=True, check=False
+            [probe.tool("pg_dump"), "--version"], env=probe.env, capture_output=True, check=False
         )
     except OSError:
         return None
     match = re.search(rb"\) (\d+)", result.stdout)
-    return Toolset(bin_dir, int(match.group(1)), env) if match else None
+    return Toolset(bin_dir, int(match.group(1)), lib_dir) if match else None
 
 
 @cache
 def bundled_toolsets() -> tuple[Toolset, ...]:
-    """The wheel's tools, oldest first; each finds its own libpq through LD_LIBRARY_PATH."""
+    """The wheel's tools, oldest first."""
     found = []
     for bin_path in POSTGRES_VERSIONS.values():
         bin_dir = Path(bin_path)
-        env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = f"{bin_dir.parent / 'lib'}:{env.get('LD_LIBRARY_PATH', '')}"
-        toolset = _toolset(bin_dir, env)
+        toolset = _toolset(bin_dir, bin_dir.parent / "lib")
         if toolset is not None:
             found.append(toolset)
     return tuple(sorted(found, key=lambda t: t.major))
@@ -114,7 +121,7 @@ def _system_toolset(major: int) -> Toolset | None:
     if on_path:
         candidates.append(Path(on_path).resolve().parent)
     for bin_dir in candidates:
-        toolset = _toolset(bin_dir, dict(os.environ))
+        toolset = _toolset(bin_dir)
         if toolset is not None and toolset.major == major:
             return toolset
     return None
@@ -124,7 +131,7 @@ def toolset_for(server_major: int) -> Toolset:
     """The best client tools for a server of this major version (see the module docstring)."""
     override = os.environ.get("FINHUB_PG_BIN_DIR")
     if override:
-        toolset = _toolset(Path(override), dict(os.environ))
+        toolset = _toolset(Path(override))
         if toolset is None:
             raise BackupError(f"FINHUB_PG_BIN_DIR={override} has no working pg_dump")
         return toolset

@@ -13,7 +13,6 @@ import itertools
 import json
 import random
 import sys
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
@@ -52,6 +51,7 @@ class JobResult:
     p50_ms: float
     p99_ms: float
     client_cpu_seconds: float
+    machine_busy: float
     first_error: str | None
 
 
@@ -196,7 +196,6 @@ async def run_job(job: Job) -> JobResult:
         _operation(connection, factory(job, seed), expected)
         for seed, connection in enumerate(connections)
     ]
-    cpu = time.process_time()
     try:
         result: LoadResult = await closed_loop(operations, seconds=job.seconds, warmup=job.warmup)
     finally:
@@ -210,7 +209,8 @@ async def run_job(job: Job) -> JobResult:
         rate=result.rate,
         p50_ms=latency.p50_ms,
         p99_ms=latency.p99_ms,
-        client_cpu_seconds=time.process_time() - cpu,
+        client_cpu_seconds=result.process_cpu,
+        machine_busy=result.machine_busy,
         first_error=result.first_error,
     )
 

@@ -23,7 +23,7 @@ from finhub.bench.http_load import Job, JobResult
 from finhub.bench.load import Latencies, LoadResult, TransferMix
 from finhub.bench.reads import ensure_read_data, peak_rss, read_paths
 from finhub.bench.report import Report, Row, machine_header
-from finhub.bench.server import RunningServer, finhub_server, run_load
+from finhub.bench.server import Measured, RunningServer, finhub_server, measure
 from finhub.config import Settings
 from finhub.kit.clock import SystemClock
 from finhub.kit.db import Database
@@ -215,6 +215,11 @@ async def _service_part(
 def _service_row(report: Report, label: str, result: LoadResult, *, minimum: float | None) -> Row:
     row = report.add(Row(label, result.rate, "transfers/s", latency=result.latency))
     _judge_ratio(report, row, minimum)
+    per_transfer = result.process_cpu / max(result.completed, 1) * 1000
+    row.note = (
+        f"machine CPU {result.machine_busy:.0%} busy; the benchmark process (clients and "
+        f"ledger service) used {per_transfer:.2f} ms CPU per transfer"
+    )
     _note_failures(row, result.failed, result.first_error)
     return row
 
@@ -229,7 +234,7 @@ def _judge_ratio(report: Report, row: Row, minimum: float | None) -> None:
 
 def _note_failures(row: Row, failed: int, first_error: str | None) -> None:
     if failed:
-        row.note = f"{failed:,} failed; first: {first_error}"
+        row.note += f"; {failed:,} failed, first: {first_error}"
         row.met = False
 
 
@@ -244,11 +249,22 @@ def _http_parts(url: str, options: Options, report: Report, fixtures: Fixtures) 
     if not parts & {"batch", "reads"}:
         return
     say(f"http: starting finhub serve --workers {workers}")
-    with finhub_server(url, workers=workers) as server:
+    with finhub_server(url, workers=workers) as server, peak_rss(server) as peaks:
         if "batch" in parts:
             _http_batch(server, options, report, fixtures)
         if "reads" in parts:
             _http_reads(server, options, report, fixtures)
+    report.add(
+        Row(
+            f"7c. API worker RSS, peak over {' and '.join(sorted(parts & {'batch', 'reads'}))}",
+            max(peaks, default=0.0),
+            "MB",
+            rate=False,
+            target=f"≤ {RSS_LIMIT_MB:.0f} MB",
+            met=max(peaks) <= RSS_LIMIT_MB if peaks else None,
+            note=f"--workers {workers}, per worker: " + ", ".join(f"{p:.0f} MB" for p in peaks),
+        )
+    )
 
 
 def _job(server: RunningServer, options: Options, **fields: Any) -> Job:
@@ -267,27 +283,27 @@ def _job(server: RunningServer, options: Options, **fields: Any) -> Job:
 def _http_transfers(url: str, options: Options, report: Report, fixtures: Fixtures) -> int:
     """Run the transfers endpoint under each worker count; report the best. Returns it."""
     c = options.concurrency
-    tried: dict[int, JobResult] = {}
+    tried: dict[int, Measured] = {}
     for workers in options.http_workers:
         say(f"http: finhub serve --workers {workers}, POST /v1/ledger/transfers, c={c}")
         with finhub_server(url, workers=workers) as server:
             job = _job(server, options, kind="transfers", connections=c, accounts=fixtures.accounts)
-            tried[workers] = run_load(job)
-        say(f"  {tried[workers].rate:,.0f} req/s, p99 {tried[workers].p99_ms:.1f} ms")
-    best = max(tried, key=lambda w: tried[w].rate)
-    result = tried[best]
+            tried[workers] = measure(server, job)
+        say(f"  {tried[workers].result.rate:,.0f} req/s, p99 {tried[workers].result.p99_ms:.1f} ms")
+    best = max(tried, key=lambda w: tried[w].result.rate)
+    measured = tried[best]
+    result = measured.result
     label = f"4. HTTP POST /transfers, c={c}, --workers {best}"
     row = report.add(Row(label, result.rate, "req/s", latency=_latency(result)))
     ratio = report.ratio(result.rate)
     row.target = "≥ 0.50× ref, p99 ≤ 50 ms"
     row.met = None if ratio is None else ratio >= 0.5 and result.p99_ms <= 50
-    others = ", ".join(
-        f"--workers {w}: {r.rate:,.0f} req/s, p99 {r.p99_ms:.1f} ms"
-        for w, r in tried.items()
+    others = "; ".join(
+        f"--workers {w}: {m.result.rate:,.0f} req/s, p99 {m.result.p99_ms:.1f} ms"
+        for w, m in tried.items()
         if w != best
     )
-    row.note = f"best of {len(tried)} worker counts" + (f" ({others})" if others else "")
-    row.note += f"; load generator used {result.client_cpu_seconds / result.elapsed:.0%} of a core"
+    row.note = measured.cpu_note() + (f"; other worker counts: {others}" if others else "")
     _note_failures(row, result.failed, result.first_error)
     return best
 
@@ -307,55 +323,43 @@ def _http_batch(
         accounts=fixtures.accounts,
         batch_size=BATCH_SIZE,
     )
-    result = run_load(job)
+    measured = measure(server, job)
+    result = measured.result
     label = (
         f"5. HTTP batch API, {BATCH_SIZE:,}/request, {BATCH_CONCURRENCY} concurrent, "
         f"--workers {server.workers}"
     )
     row = report.add(Row(label, result.rate * BATCH_SIZE, "transfers/s", latency=_latency(result)))
     _judge_ratio(report, row, 3.0)
-    row.note = f"{result.rate:.1f} requests/s; latencies are per request of {BATCH_SIZE:,}"
+    row.note = f"{result.rate:.1f} requests/s, latencies per request; " + measured.cpu_note(
+        "transfer", per=BATCH_SIZE
+    )
     _note_failures(row, result.failed, result.first_error)
 
 
 def _http_reads(
     server: RunningServer, options: Options, report: Report, fixtures: Fixtures
 ) -> None:
-    n = (
-        f"{options.transactions / 1e6:g} M"
-        if options.transactions >= 1e5
-        else (f"{options.transactions:,}")
-    )
-    with peak_rss(server) as peaks:
-        for what, label in (("balance", "balance"), ("entries", "entries, first page")):
-            say(f"http: GET .../{what} with {n} transactions, {READ_CONCURRENCY} concurrent")
-            paths = read_paths(fixtures.read_accounts, what)
-            job = _job(server, options, kind="get", connections=READ_CONCURRENCY, paths=paths)
-            result = run_load(job)
-            row = report.add(
-                Row(
-                    f"7. HTTP GET {label}, {n} txns, c={READ_CONCURRENCY}",
-                    result.rate,
-                    "req/s",
-                    latency=_latency(result),
-                    rate=False,
-                    target="p99 ≤ 5 ms",
-                    met=result.p99_ms <= 5.0,
-                )
+    n = f"{options.transactions:,}"
+    for what, label in (("balance", "7a. HTTP GET balance"), ("entries", "7b. HTTP GET entries")):
+        say(f"http: GET .../{what} with {n} transactions loaded, {READ_CONCURRENCY} client(s)")
+        paths = read_paths(fixtures.read_accounts, what)
+        job = _job(server, options, kind="get", connections=READ_CONCURRENCY, paths=paths)
+        measured = measure(server, job)
+        result = measured.result
+        row = report.add(
+            Row(
+                f"{label}, {n} txns loaded, c={READ_CONCURRENCY}",
+                result.rate,
+                "req/s",
+                latency=_latency(result),
+                rate=False,
+                target="p99 ≤ 5 ms",
+                met=result.p99_ms <= 5.0,
+                note=measured.cpu_note(),
             )
-            _note_failures(row, result.failed, result.first_error)
-    peak = max(peaks, default=0.0)
-    report.add(
-        Row(
-            f"7. API worker RSS (peak of {len(peaks)} worker(s))",
-            peak,
-            "MB",
-            rate=False,
-            target=f"≤ {RSS_LIMIT_MB:.0f} MB",
-            met=peak <= RSS_LIMIT_MB if peaks else None,
-            note="per worker: " + ", ".join(f"{p:.0f} MB" for p in peaks),
         )
-    )
+        _note_failures(row, result.failed, result.first_error)
 
 
 def _latency(result: JobResult) -> Latencies:

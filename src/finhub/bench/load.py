@@ -8,6 +8,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
 
 Operation = Callable[[], Awaitable[None]]
 
@@ -43,6 +46,8 @@ class LoadResult:
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, successful operations only
     first_error: str | None = None
+    process_cpu: float = 0.0  # CPU seconds this process used during the run
+    machine_busy: float = 0.0  # share of all cores busy during the run, whoever used them
 
     @property
     def rate(self) -> float:
@@ -68,11 +73,21 @@ async def closed_loop(
 
 async def _run(operations: Sequence[Operation], *, seconds: float) -> LoadResult:
     result = LoadResult()
+    machine, cpu = psutil.cpu_times(), time.process_time()
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(*(_worker(op, deadline, result) for op in operations))
     result.elapsed = time.perf_counter() - started
+    result.process_cpu = time.process_time() - cpu
+    result.machine_busy = busy_share(machine, psutil.cpu_times())
     return result
+
+
+def busy_share(before: Any, after: Any) -> float:
+    """The share of all cores that was busy between two `psutil.cpu_times()` readings."""
+    total = sum(after) - sum(before)
+    idle = (after.idle - before.idle) + (getattr(after, "iowait", 0) - getattr(before, "iowait", 0))
+    return (total - idle) / total if total > 0 else 0.0
 
 
 async def _worker(operation: Operation, deadline: float, result: LoadResult) -> None:

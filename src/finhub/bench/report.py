@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import platform
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 import psutil
 
 from finhub import __version__
-from finhub.bench.load import Latencies
+from finhub.bench.load import Latencies, busy_share
 from finhub.kit.db.engine import Connection
 
 
@@ -86,6 +87,10 @@ async def machine_header(conn: Connection, **run: object) -> str:
         cursor = await conn.execute(f"SHOW {name}")
         row = await cursor.fetchone()
         settings[name] = str(row[name]) if row else "?"
+    before = psutil.cpu_times()
+    await asyncio.sleep(1.0)
+    background = busy_share(before, psutil.cpu_times())
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     lines = [
         f"finhub {__version__} ledger benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"Machine: {_cpu_model()}, {os.cpu_count()} cores, "
@@ -96,6 +101,7 @@ async def machine_header(conn: Connection, **run: object) -> str:
         f"wal_sync_method={settings['wal_sync_method']}, "
         f"full_page_writes={settings['full_page_writes']}, "
         f"shared_buffers={settings['shared_buffers']}",
+        f"Before the run: CPU {background:.0%} busy (other processes), load average {load}",
         "Run: " + ", ".join(f"{key}={value}" for key, value in run.items()),
     ]
     return "\n".join(lines)

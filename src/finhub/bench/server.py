@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import psutil
@@ -161,3 +161,27 @@ def run_load(job: Job) -> JobResult:
     if completed.returncode != 0:
         raise RuntimeError(f"load generator failed:\n{completed.stderr.decode()[-3000:]}")
     return JobResult(**json.loads(completed.stdout))
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    result: JobResult
+    server_cpu: float  # CPU seconds the server's processes used during the measured run
+
+    def cpu_note(self, unit: str = "request", per: int = 1) -> str:
+        """Where the CPU went: machine-wide, and per operation in the server and the client."""
+        operations = max(self.result.completed * per, 1)
+        return (
+            f"machine CPU {self.result.machine_busy:.0%} busy; CPU per {unit}: "
+            f"server {self.server_cpu / operations * 1000:.2f} ms, load generator "
+            f"{self.result.client_cpu_seconds / operations * 1000:.2f} ms"
+        )
+
+
+def measure(server: RunningServer, job: Job) -> Measured:
+    """Warm up, then measure the server's CPU and the client's figures over one run."""
+    if job.warmup > 0:
+        run_load(replace(job, seconds=job.warmup, warmup=0, run_id=job.run_id + "-warmup"))
+    before = server.cpu_seconds()
+    result = run_load(replace(job, warmup=0))
+    return Measured(result, server.cpu_seconds() - before)

@@ -460,8 +460,23 @@ INVALID_TRANSFERS: list[tuple[str, Json]] = [
 ]
 
 
+BOOLEAN_AMOUNT_BUG = (
+    "finhub/ledger/schemas.py _integer_only refuses floats but not booleans: pydantic's lax int "
+    "turns JSON true into 1, so `amount: true` moves one minor unit"
+)
+
+
 @pytest.mark.parametrize(
-    ("case", "overrides"), INVALID_TRANSFERS, ids=[c for c, _ in INVALID_TRANSFERS]
+    ("case", "overrides"),
+    [
+        *INVALID_TRANSFERS,
+        pytest.param(
+            "amount as a boolean",
+            {"amount": True},
+            marks=pytest.mark.xfail(reason=BOOLEAN_AMOUNT_BUG, strict=True),
+        ),
+    ],
+    ids=[*(c for c, _ in INVALID_TRANSFERS), "amount as a boolean"],
 )
 async def test_invalid_requests_are_422_and_change_nothing(
     app_client: AsyncClient, books: Books, case: str, overrides: Json

@@ -59,15 +59,22 @@ class LoadResult:
 
 
 async def closed_loop(
-    operations: Sequence[Operation], *, seconds: float, warmup: float = 0.0
+    operations: Sequence[Operation],
+    *,
+    seconds: float,
+    warmup: float = 0.0,
+    on_start: Callable[[], None] | None = None,
 ) -> LoadResult:
     """Run every operation in its own loop; the first `warmup` seconds are not counted.
 
     Each worker stops starting new operations at the deadline and finishes the one under way,
-    so the elapsed time runs until the last worker is done.
+    so the elapsed time runs until the last worker is done. `on_start` is called when the
+    measured run begins (after the warm-up).
     """
     if warmup > 0:
         await _run(operations, seconds=warmup)
+    if on_start is not None:
+        on_start()
     return await _run(operations, seconds=seconds)
 
 

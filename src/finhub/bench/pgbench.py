@@ -9,6 +9,7 @@ is what "pgbench" means unless told otherwise, and a prepared-protocol run shows
 from __future__ import annotations
 
 import re
+import resource
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from finhub.bench.context import Bench, say
+from finhub.bench.report import Row
 from finhub.kit.db.embedded import pg_tool
 
 SCRATCH_DATABASE = "finhub_bench_pgbench"
@@ -112,3 +115,49 @@ def _drop_and_create(url: str, name: str, *, create: bool) -> None:
         )
         if create:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's exited children (pgbench, once it has finished)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+RUNS = (
+    # (label, script, prepared protocol, note)
+    ("tpcb-like", None, False, ""),
+    ("ledger-shaped (**reference**)", LEDGER_SCRIPT, False, ""),
+    ("ledger-shaped, prepared protocol", LEDGER_SCRIPT, True, "context: server-side prepared"),
+)
+
+
+def pgbench_part(bench: Bench) -> None:
+    """tpcb-like and the ledger-shaped script; the latter's tps becomes the reference."""
+    options = bench.options
+    c = options.concurrency
+    scale = max(1, c)  # at least one branch row per client, as pgbench's docs advise
+    with scratch_database(bench.url) as conninfo:
+        runner = Pgbench(conninfo)
+        say(f"pgbench: initialising scale {scale} in {SCRATCH_DATABASE}")
+        runner.initialise(scale)
+        for number, (name, script, prepared, note) in zip(("1", "2", "2b"), RUNS, strict=True):
+            say(f"pgbench: {name}, {c} clients, {options.seconds:g} s")
+            meter = bench.meter({"pgbench": children_cpu})
+            meter.start()
+            result = runner.run(
+                clients=c, seconds=options.seconds, prepared=prepared, script=script
+            )
+            meter.stop()
+            if script is not None and not prepared:
+                bench.report.reference = result.tps
+            cpu = meter.note(round(result.tps * options.seconds), "transaction")
+            details = f"average latency {result.latency_avg_ms:.2f} ms; {cpu}"
+            bench.report.add(
+                Row(
+                    f"{number}. pgbench {name}, c={c}", result.tps, "tps", note=_join(note, details)
+                )
+            )
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(part for part in parts if part)

@@ -18,8 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from finhub.bench.accounts import ASSET, READS_LEDGER, account_ref, ensure_accounts
+from finhub.bench.context import Bench, say
+from finhub.bench.http_api import job, latency
 from finhub.bench.load import TransferMix
-from finhub.bench.server import RunningServer
+from finhub.bench.report import Row, note_failures
+from finhub.bench.server import RunningServer, measure
 from finhub.kit.db import Database
 from finhub.ledger.repository import AccountFilter
 from finhub.ledger.service import LedgerService
@@ -27,6 +30,11 @@ from finhub.ledger.service import LedgerService
 READ_ACCOUNTS = 1_000
 LOAD_BATCH = 5_000
 LANES = 2
+# Latency is measured one request at a time: the time a read takes on a large ledger, not
+# how long it queues behind others (throughput is what the write rows measure).
+READ_CONCURRENCY = 1
+READ_P99_MS = 5.0
+RSS_LIMIT_MB = 250.0
 
 Progress = Callable[[str], None]
 
@@ -112,6 +120,44 @@ async def _load_lane(
             await ledger.post(conn, specs)
         count -= size
         counter.add(size)
+
+
+def reads_part(bench: Bench, server: RunningServer) -> None:
+    """Balance and first statement page of random accounts among the loaded data."""
+    n = f"{bench.options.transactions:,}"
+    for what, label in (("balance", "7a. HTTP GET balance"), ("entries", "7b. HTTP GET entries")):
+        say(f"http: GET .../{what} with {n} transactions loaded, {READ_CONCURRENCY} client")
+        paths = read_paths(bench.fixtures.read_accounts, what)
+        load = job(bench, server, kind="get", connections=READ_CONCURRENCY, paths=paths)
+        meter = bench.meter({})
+        result = measure(server, load, meter)
+        row = Row(
+            f"{label}, {n} txns loaded, c={READ_CONCURRENCY}",
+            result.rate,
+            "req/s",
+            latency=latency(result),
+            rate=False,
+            target=f"p99 ≤ {READ_P99_MS:g} ms",
+            met=result.p99_ms <= READ_P99_MS,
+            note=meter.note(result.completed, "request"),
+        )
+        note_failures(row, result.failed, result.first_error)
+        bench.report.add(row)
+
+
+def rss_row(bench: Bench, peaks: list[float], workers: int, during: str) -> None:
+    peak = max(peaks, default=0.0)
+    bench.report.add(
+        Row(
+            f"7c. API worker RSS, peak during {during}",
+            peak,
+            "MB",
+            rate=False,
+            target=f"≤ {RSS_LIMIT_MB:g} MB",
+            met=peak <= RSS_LIMIT_MB if peaks else None,
+            note=f"--workers {workers}, per worker: " + ", ".join(f"{p:.0f} MB" for p in peaks),
+        )
+    )
 
 
 def read_paths(accounts: list[str], what: str, sample: int = 500) -> list[str]:

@@ -42,6 +42,12 @@ class Report:
     def ratio(self, value: float) -> float | None:
         return value / self.reference if self.reference else None
 
+    def judge(self, row: Row, minimum: float) -> None:
+        """Set the row's target as a minimum ratio to the reference, and whether it is met."""
+        row.target = f"≥ {minimum:.2f}× ref"
+        ratio = self.ratio(row.value)
+        row.met = None if ratio is None else ratio >= minimum
+
     def render(self) -> str:
         header = "| What | Figure | × ref | p50 ms | p99 ms | Target | Met |"
         lines = [header, "|---|---:|---:|---:|---:|---|:---:|"]
@@ -63,6 +69,13 @@ class Report:
             {True: "yes", False: "**no**", None: ""}[row.met],
         ]
         return "| " + " | ".join(cells) + " |"
+
+
+def note_failures(row: Row, failed: int, first_error: str | None) -> None:
+    """Failed operations make a row's target unmet, whatever its figure."""
+    if failed:
+        row.note += f"; {failed:,} failed, first: {first_error}"
+        row.met = False
 
 
 def _number(value: float) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from finhub.bench.cpu import CpuMeter, tree_cpu
 from finhub.bench.http_load import Job, JobResult
 from finhub.kit.auth import ensure_admin_key
 
@@ -47,16 +48,6 @@ class RunningServer:
         children = root.children(recursive=False)
         # uvicorn's supervisor also starts multiprocessing's resource tracker; it serves nothing.
         return [c for c in children if "resource_tracker" not in " ".join(_cmdline(c))]
-
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by the server and all its processes (user + system)."""
-        root = psutil.Process(self.process.pid)
-        total = 0.0
-        for process in [root, *root.children(recursive=True)]:
-            with suppress(psutil.Error):
-                times = process.cpu_times()
-                total += times.user + times.system
-        return total
 
     def worker_rss_mb(self) -> list[float]:
         sizes = []
@@ -163,25 +154,18 @@ def run_load(job: Job) -> JobResult:
     return JobResult(**json.loads(completed.stdout))
 
 
-@dataclass(frozen=True, slots=True)
-class Measured:
-    result: JobResult
-    server_cpu: float  # CPU seconds the server's processes used during the measured run
+def measure(server: RunningServer, job: Job, meter: CpuMeter) -> JobResult:
+    """Warm up, then run the job with the meter reading the CPU used during the run.
 
-    def cpu_note(self, unit: str = "request", per: int = 1) -> str:
-        """Where the CPU went: machine-wide, and per operation in the server and the client."""
-        operations = max(self.result.completed * per, 1)
-        return (
-            f"machine CPU {self.result.machine_busy:.0%} busy; CPU per {unit}: "
-            f"server {self.server_cpu / operations * 1000:.2f} ms, load generator "
-            f"{self.result.client_cpu_seconds / operations * 1000:.2f} ms"
-        )
-
-
-def measure(server: RunningServer, job: Job) -> Measured:
-    """Warm up, then measure the server's CPU and the client's figures over one run."""
+    The meter gets the server's CPU as a party; the load generator's own CPU and the
+    machine's busy share come from inside the generator, so its start-up doesn't count.
+    """
     if job.warmup > 0:
         run_load(replace(job, seconds=job.warmup, warmup=0, run_id=job.run_id + "-warmup"))
-    before = server.cpu_seconds()
+    meter.parties["server"] = tree_cpu(server.process.pid)
+    meter.start()
     result = run_load(replace(job, warmup=0))
-    return Measured(result, server.cpu_seconds() - before)
+    meter.stop()
+    meter.used["load generator"] = result.client_cpu_seconds
+    meter.machine_busy = result.machine_busy
+    return result

@@ -8,9 +8,13 @@ to show what the group commit buys.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from finhub.bench.accounts import ASSET, TRANSFER_LEDGER
+from finhub.bench.context import Bench, say
+from finhub.bench.cpu import CpuMeter, process_cpu
 from finhub.bench.load import LoadResult, Operation, TransferMix, closed_loop
+from finhub.bench.report import Row, note_failures
 from finhub.kit.db import Database
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.models import TransactionSpec
@@ -37,6 +41,7 @@ async def batched(
     seconds: float,
     warmup: float,
     max_batch: int,
+    on_start: Callable[[], None] | None = None,
 ) -> LoadResult:
     """`concurrency` tasks, each submitting one transfer at a time to a shared batcher."""
     batcher = TransferBatcher(db, ledger, max_batch=max_batch)
@@ -47,7 +52,8 @@ async def batched(
         await batcher.submit(_spec(ledger, mix, rng))
 
     try:
-        return await closed_loop([transfer] * concurrency, seconds=seconds, warmup=warmup)
+        operations: list[Operation] = [transfer] * concurrency
+        return await closed_loop(operations, seconds=seconds, warmup=warmup, on_start=on_start)
     finally:
         await batcher.stop()
 
@@ -60,6 +66,7 @@ async def unbatched(
     concurrency: int,
     seconds: float,
     warmup: float,
+    on_start: Callable[[], None] | None = None,
 ) -> LoadResult:
     """`concurrency` tasks, each posting one transfer per database transaction."""
     rng = random.Random(2)
@@ -70,4 +77,63 @@ async def unbatched(
             await ledger.post(conn, [spec])
 
     operations: list[Operation] = [transfer] * concurrency
-    return await closed_loop(operations, seconds=seconds, warmup=warmup)
+    return await closed_loop(operations, seconds=seconds, warmup=warmup, on_start=on_start)
+
+
+async def service_part(bench: Bench, db: Database, ledger: LedgerService) -> None:
+    """Uniform single transfers through the batcher (the figure the hot account is held to),
+    the unbatched path for context, and the hot account."""
+    options, fixtures = bench.options, bench.fixtures
+    c, s, w = options.concurrency, options.seconds, options.warmup
+    batch_max = options.ledger_batch_max
+    say(f"service: batched single transfers, {c} tasks, {s:g} s")
+    meter = bench.meter({"benchmark process": process_cpu})
+    uniform_mix = TransferMix(fixtures.accounts)
+    uniform = await batched(
+        db,
+        ledger,
+        uniform_mix,
+        concurrency=c,
+        seconds=s,
+        warmup=w,
+        max_batch=batch_max,
+        on_start=meter.start,
+    )
+    _row(bench, f"3. service transfers via batcher, c={c}", uniform, meter, minimum=0.7)
+    if bench.runs("service"):
+        say(f"service: one transfer per DB transaction, {c} connections, {s:g} s")
+        meter = bench.meter({"benchmark process": process_cpu})
+        raw = await unbatched(
+            db, ledger, uniform_mix, concurrency=c, seconds=s, warmup=w, on_start=meter.start
+        )
+        _row(bench, f"3b. service transfers, no batching, c={c}", raw, meter)
+    if bench.runs("hot"):
+        say(f"service: 90% through one hot account, {c} tasks, {s:g} s")
+        meter = bench.meter({"benchmark process": process_cpu})
+        hot_mix = TransferMix(fixtures.accounts, fixtures.hot, hot_share=0.9)
+        hot = await batched(
+            db,
+            ledger,
+            hot_mix,
+            concurrency=c,
+            seconds=s,
+            warmup=w,
+            max_batch=batch_max,
+            on_start=meter.start,
+        )
+        row = _row(bench, f"6. hot account (90%) via batcher, c={c}", hot, meter)
+        share = hot.rate / uniform.rate if uniform.rate else 0.0
+        row.target = f"≥ 0.70× uniform (3): {share:.2f}×"
+        row.met = share >= 0.7 and not hot.failed
+
+
+def _row(
+    bench: Bench, label: str, result: LoadResult, meter: CpuMeter, minimum: float | None = None
+) -> Row:
+    meter.stop()
+    row = Row(label, result.rate, "transfers/s", latency=result.latency)
+    row.note = meter.note(result.completed, "transfer")
+    if minimum is not None:
+        bench.report.judge(row, minimum)
+    note_failures(row, result.failed, result.first_error)
+    return bench.report.add(row)

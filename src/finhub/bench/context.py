@@ -1,0 +1,55 @@
+"""What every part of the benchmark shares: its options, the report and the CPU meters."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from finhub.bench.cpu import CpuMeter, Reading
+from finhub.bench.report import Report
+
+PARTS = ("pgbench", "service", "hot", "http", "batch", "reads")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    seconds: float
+    concurrency: int
+    parts: frozenset[str]
+    transactions: int
+    http_workers: tuple[int, ...]
+    ledger_batch_max: int
+
+    @property
+    def warmup(self) -> float:
+        return min(2.0, self.seconds / 4)
+
+
+@dataclass(slots=True)
+class Fixtures:
+    """What the in-process parts leave for the HTTP parts."""
+
+    accounts: list[str] = field(default_factory=list)
+    hot: str = ""
+    read_accounts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Bench:
+    url: str
+    options: Options
+    report: Report = field(default_factory=Report)
+    postgres: Reading | None = None  # the local server's CPU, when it runs on this machine
+    fixtures: Fixtures = field(default_factory=Fixtures)
+
+    def runs(self, part: str) -> bool:
+        return part in self.options.parts
+
+    def meter(self, parties: dict[str, Reading]) -> CpuMeter:
+        local = {"PostgreSQL": self.postgres} if self.postgres is not None else {}
+        return CpuMeter({**local, **parties})
+
+
+def say(message: str) -> None:
+    """Progress, on stderr, so stdout carries only the header and the table."""
+    print(message, file=sys.stderr, flush=True)

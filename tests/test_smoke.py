@@ -18,17 +18,23 @@ async def test_requests_without_the_admin_key_are_rejected(app_client: AsyncClie
 
 
 async def test_transfer_moves_money_between_accounts(app_client: AsyncClient) -> None:
-    cash = (await app_client.post(
-        "/v1/ledger/accounts", json={"asset": "EUR", "type": "asset"}
-    )).json()
-    wallet = (await app_client.post(
-        "/v1/ledger/accounts",
-        json={"asset": "EUR", "type": "liability", "debits_must_not_exceed_credits": True},
-    )).json()
+    cash = (
+        await app_client.post("/v1/ledger/accounts", json={"asset": "EUR", "type": "asset"})
+    ).json()
+    wallet = (
+        await app_client.post(
+            "/v1/ledger/accounts",
+            json={"asset": "EUR", "type": "liability", "debits_must_not_exceed_credits": True},
+        )
+    ).json()
     response = await app_client.post(
         "/v1/ledger/transfers",
-        json={"from_account": cash["id"], "to_account": wallet["id"], "amount": 2500,
-              "asset": "EUR"},
+        json={
+            "from_account": cash["id"],
+            "to_account": wallet["id"],
+            "amount": 2500,
+            "asset": "EUR",
+        },
     )
     assert response.status_code == 201, response.text
     balance = (await app_client.get(f"/v1/ledger/accounts/{wallet['id']}/balance")).json()

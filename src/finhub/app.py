@@ -12,6 +12,7 @@ import swagger_ui_bundle
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,6 +27,7 @@ from finhub.kit.db import Database
 from finhub.kit.idempotency import IdempotentReplay
 from finhub.kit.jsonutil import dumps
 from finhub.kit.logging import get_logger
+from finhub.kit.money import MAX_AMOUNT
 from finhub.kit.observability import RequestContextMiddleware, metrics_payload
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.endpoints import router as ledger_router
@@ -88,11 +90,42 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.openapi = lambda: _openapi_with_exact_bounds(app)  # type: ignore[method-assign]
     app.add_middleware(RequestContextMiddleware)
     _install_error_handlers(app)
     _install_operational_routes(app)
     app.include_router(ledger_router)
     return app
+
+
+def _openapi_with_exact_bounds(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's OpenAPI model stores numeric bounds as floats, which turns 2^128 - 1 into
+    3.4e38; put the exact integers back so clients see the real limits."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        app.openapi_schema = _exact_bounds(schema)
+    return app.openapi_schema
+
+
+def _exact_bounds(node: Any) -> Any:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in BOUND_KEYS and isinstance(value, float) and value.is_integer():
+                node[key] = MAX_AMOUNT if value == float(MAX_AMOUNT) else int(value)
+            else:
+                _exact_bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            _exact_bounds(item)
+    return node
+
+
+BOUND_KEYS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 
 
 def _install_error_handlers(app: FastAPI) -> None:

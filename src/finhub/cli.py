@@ -228,10 +228,10 @@ def admin_key_reset() -> None:
 @app.command()
 def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup.")]) -> None:
     """Write a consistent backup of all data (pg_dump custom format)."""
-    from finhub.kit.db.backup import dump
+    from finhub.kit.db.backup import BackupError, dump
 
     settings = _settings()
-    with database(settings) as url:
+    with database(settings) as url, _reported(BackupError):
         dump(url, file)
     typer.echo(f"backup written to {file}")
 
@@ -242,15 +242,26 @@ def restore(
     yes: Annotated[bool, typer.Option("--yes", help="Replace the current data.")] = False,
 ) -> None:
     """Replace all data with a backup (pg_restore)."""
+    from finhub.kit.db.backup import BackupError
     from finhub.kit.db.backup import restore as restore_backup
 
     if not yes:
         typer.secho("restore replaces every row in the database; pass --yes", err=True)
         raise typer.Exit(2)
     settings = _settings()
-    with database(settings, migrate=False) as url:
+    with database(settings, migrate=False) as url, _reported(BackupError):
         restore_backup(url, file)
     typer.echo(f"restored from {file}")
+
+
+@contextmanager
+def _reported(error_type: type[Exception]) -> Iterator[None]:
+    """Show an expected failure as one clear line and exit 1, not as a traceback."""
+    try:
+        yield
+    except error_type as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ async def test_worker_releases_a_hold_once_it_has_expired(db: Database, database
         job_app = build_job_app(database_url)
         async with job_app.open_async():
             await expire_holds.configure(app=job_app, queueing_lock=None).defer_async(timestamp=0)
-        status = await _wait_for_status(db, ledger, hold_id, "expired", seconds=20)
+        status = await _wait_for_status(db, ledger, hold_id, "expired", seconds=60)
 
     assert status == "expired"
     async with db.transaction() as conn:

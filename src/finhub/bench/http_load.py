@@ -40,6 +40,7 @@ class Job:
     batch_size: int = 1_000
     paths: list[str] = field(default_factory=list)
     run_id: str = "run"
+    idempotency_keys: bool = True  # every POST carries a fresh Idempotency-Key
 
 
 @dataclass(slots=True)
@@ -98,6 +99,10 @@ def _post_prefix(job: Job, path: str) -> bytes:
     ).encode()
 
 
+def _key_header(job: Job, key: str) -> bytes:
+    return f"Idempotency-Key: {key}\r\n".encode() if job.idempotency_keys else b""
+
+
 def transfer_requests(job: Job, seed: int) -> RequestMaker:
     """Each request a fresh transfer with its own Idempotency-Key."""
     prefix = _post_prefix(job, "/v1/ledger/transfers")
@@ -111,13 +116,8 @@ def transfer_requests(job: Job, seed: int) -> RequestMaker:
 
     def make() -> bytes:
         body = (template % mix.pair(rng)).encode()
-        key = f"{job.run_id}-{seed}-{next(counter)}"
-        return b"%sIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s" % (
-            prefix,
-            key.encode(),
-            len(body),
-            body,
-        )
+        key = _key_header(job, f"{job.run_id}-{seed}-{next(counter)}")
+        return b"%s%sContent-Length: %d\r\n\r\n%s" % (prefix, key, len(body), body)
 
     return make
 
@@ -134,13 +134,8 @@ def batch_requests(job: Job, seed: int) -> RequestMaker:
     def make() -> bytes:
         n = next(counter)
         body = bodies[n % len(bodies)]
-        key = f"{job.run_id}-batch-{seed}-{n}"
-        return b"%sIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s" % (
-            prefix,
-            key.encode(),
-            len(body),
-            body,
-        )
+        key = _key_header(job, f"{job.run_id}-batch-{seed}-{n}")
+        return b"%s%sContent-Length: %d\r\n\r\n%s" % (prefix, key, len(body), body)
 
     return make
 

@@ -72,7 +72,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def finhub_server(url: str, *, workers: int) -> Iterator[RunningServer]:
+def finhub_server(
+    url: str, *, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
     with tempfile.TemporaryDirectory(prefix="finhub-bench-serve-") as scratch:
         data_dir = Path(scratch)
         token = ensure_admin_key(data_dir)
@@ -88,6 +90,7 @@ def finhub_server(url: str, *, workers: int) -> Iterator[RunningServer]:
             FINHUB_RUN_WORKER_IN_PROCESS="false",
             FINHUB_ENVIRONMENT="production",
         )
+        env.update(extra_env or {})
         log_path = data_dir / "serve.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(

@@ -50,20 +50,21 @@ def _reject_nul(value: Any) -> Any:
 
 def _integer_only(value: Any) -> Any:
     """Amounts are whole minor units: a JSON float (even 10.0) is refused, digit strings are ok."""
-    if isinstance(value, float):
+    if isinstance(value, (float, bool)):  # JSON true would otherwise count as 1
         raise ValueError("amounts are integers in the asset's minor unit, not decimals")
     return value
 
 
 Amount = Annotated[
     int,
-    BeforeValidator(_integer_only),
+    # Field first, so OpenAPI shows the bounds as exclusiveMinimum/maximum.
     Field(
         gt=0,
         le=MAX_AMOUNT,
         description="Integer amount in the asset's minor unit (up to 2^128 - 1).",
         examples=[1250],
     ),
+    BeforeValidator(_integer_only),
 ]
 LedgerId = Annotated[
     str,

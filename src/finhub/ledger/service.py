@@ -75,7 +75,9 @@ class LedgerService:
         if iso_currency(code) is not None:
             raise errors.AssetExists(f"{code} is an ISO 4217 currency and exists already")
         if not 0 <= scale <= MAX_SCALE:
-            raise FinhubError(f"scale must be between 0 and {MAX_SCALE}", code="invalid_scale")
+            raise FinhubError(
+                f"scale must be between 0 and {MAX_SCALE}", code="invalid_scale", status=422
+            )
         asset = Asset(code, scale, name, kind="custom")
         await repo.insert_asset(conn, asset)
         return asset
@@ -116,6 +118,7 @@ class LedgerService:
             raise FinhubError(
                 "An account can't forbid both debits over credits and credits over debits",
                 code="invalid_limits",
+                status=422,
             )
         if overdraft_limit and not (
             debits_must_not_exceed_credits or credits_must_not_exceed_debits
@@ -123,6 +126,7 @@ class LedgerService:
             raise FinhubError(
                 "overdraft_limit only applies to an account with a balance limit",
                 code="invalid_limits",
+                status=422,
             )
         await self.resolve_asset(conn, asset)
         return await repo.insert_account(
@@ -447,7 +451,9 @@ class LedgerService:
             )
             if before_seq is None:
                 raise FinhubError(
-                    "starting_after is not an entry of this account", code="invalid_cursor"
+                    "starting_after is not an entry of this account",
+                    code="invalid_cursor",
+                    status=422,
                 )
         entries = await repo.account_entries(
             conn, account.state.ledger_id, account_id, limit=limit, before_seq=before_seq

@@ -71,10 +71,9 @@ def run_ledger_benchmark(
     bench = Bench(url, options)
     header = run_async(lambda: _prepare(bench))
     say(header)
-    if bench.runs("pgbench"):
-        pgbench_part(bench)
-    run_async(lambda: _in_process_parts(bench))
-    _http_parts(bench)
+    with pgbench_part(bench):
+        run_async(lambda: _in_process_parts(bench))
+        _http_parts(bench)
     print(header + "\n\n" + bench.report.render(), flush=True)
     return bench.report
 

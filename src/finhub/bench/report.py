@@ -39,6 +39,10 @@ class Report:
         self.rows.append(row)
         return row
 
+    def move_before(self, row: Row, anchor: Row) -> None:
+        self.rows.remove(row)
+        self.rows.insert(self.rows.index(anchor), row)
+
     def ratio(self, value: float) -> float | None:
         return value / self.reference if self.reference else None
 

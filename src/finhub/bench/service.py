@@ -83,48 +83,50 @@ async def unbatched(
 async def service_part(bench: Bench, db: Database, ledger: LedgerService) -> None:
     """Uniform single transfers through the batcher (the figure the hot account is held to),
     the unbatched path for context, and the hot account."""
-    options, fixtures = bench.options, bench.fixtures
-    c, s, w = options.concurrency, options.seconds, options.warmup
-    batch_max = options.ledger_batch_max
+    c, s = bench.options.concurrency, bench.options.seconds
+    accounts = bench.fixtures.accounts
     say(f"service: batched single transfers, {c} tasks, {s:g} s")
-    meter = bench.meter({"benchmark process": process_cpu})
-    uniform_mix = TransferMix(fixtures.accounts)
-    uniform = await batched(
-        db,
-        ledger,
-        uniform_mix,
-        concurrency=c,
-        seconds=s,
-        warmup=w,
-        max_batch=batch_max,
-        on_start=meter.start,
-    )
+    uniform, meter = await _batched_run(bench, db, ledger, TransferMix(accounts))
     _row(bench, f"3. service transfers via batcher, c={c}", uniform, meter, minimum=0.7)
     if bench.runs("service"):
         say(f"service: one transfer per DB transaction, {c} connections, {s:g} s")
         meter = bench.meter({"benchmark process": process_cpu})
         raw = await unbatched(
-            db, ledger, uniform_mix, concurrency=c, seconds=s, warmup=w, on_start=meter.start
+            db,
+            ledger,
+            TransferMix(accounts),
+            concurrency=c,
+            seconds=s,
+            warmup=bench.options.warmup,
+            on_start=meter.start,
         )
         _row(bench, f"3b. service transfers, no batching, c={c}", raw, meter)
     if bench.runs("hot"):
         say(f"service: 90% through one hot account, {c} tasks, {s:g} s")
-        meter = bench.meter({"benchmark process": process_cpu})
-        hot_mix = TransferMix(fixtures.accounts, fixtures.hot, hot_share=0.9)
-        hot = await batched(
-            db,
-            ledger,
-            hot_mix,
-            concurrency=c,
-            seconds=s,
-            warmup=w,
-            max_batch=batch_max,
-            on_start=meter.start,
-        )
+        mix = TransferMix(accounts, bench.fixtures.hot, hot_share=0.9)
+        hot, meter = await _batched_run(bench, db, ledger, mix)
         row = _row(bench, f"6. hot account (90%) via batcher, c={c}", hot, meter)
         share = hot.rate / uniform.rate if uniform.rate else 0.0
         row.target = f"≥ 0.70× uniform (3): {share:.2f}×"
         row.met = share >= 0.7 and not hot.failed
+
+
+async def _batched_run(
+    bench: Bench, db: Database, ledger: LedgerService, mix: TransferMix
+) -> tuple[LoadResult, CpuMeter]:
+    """The batcher as the app configures it, with the CPU meter running over the measured run."""
+    meter = bench.meter({"benchmark process": process_cpu})
+    result = await batched(
+        db,
+        ledger,
+        mix,
+        concurrency=bench.options.concurrency,
+        seconds=bench.options.seconds,
+        warmup=bench.options.warmup,
+        max_batch=bench.options.ledger_batch_max,
+        on_start=meter.start,
+    )
+    return result, meter
 
 
 def _row(

@@ -29,6 +29,7 @@ def tree_cpu(pid: int) -> Reading:
     root = psutil.Process(pid)
 
     def read() -> float:
+        _settle(root)
         times = root.cpu_times()
         total = times.user + times.system + times.children_user + times.children_system
         for child in root.children(recursive=True):
@@ -38,6 +39,23 @@ def tree_cpu(pid: int) -> Reading:
         return total
 
     return read
+
+
+def _settle(root: psutil.Process, timeout: float = 2.0) -> None:
+    """Wait (briefly) until exited children are reaped, so their CPU time is counted.
+
+    A client's backends exit after the client does; until the parent reaps them their time is
+    in neither the live children nor the parent's counters.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            exiting = [c for c in root.children() if c.status() == psutil.STATUS_ZOMBIE]
+        except psutil.Error:
+            exiting = []
+        if not exiting:
+            return
+        time.sleep(0.02)
 
 
 def process_cpu() -> float:

@@ -14,7 +14,7 @@ from finhub.bench.report import Row, note_failures
 from finhub.bench.server import RunningServer, finhub_server, measure
 
 BATCH_SIZE = 1_000
-BATCH_CONCURRENCY = 4
+BATCH_CONCURRENCY = 2  # one per core; more only adds lock waits (see docs/performance.md)
 
 
 def job(bench: Bench, server: RunningServer, **fields: Any) -> Job:

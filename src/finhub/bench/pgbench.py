@@ -12,6 +12,7 @@ import re
 import resource
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ INSERT INTO pgbench_history (tid, bid, aid, delta, mtime)
 END;
 """
 
+BACKEND_EXIT = 0.5  # seconds
 _TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
 _LATENCY = re.compile(r"^latency average = ([0-9.]+) ms", re.MULTILINE)
 
@@ -168,6 +170,7 @@ def _measure(
     result = runner.run(
         clients=bench.options.concurrency, seconds=seconds, prepared=prepared, script=script
     )
+    time.sleep(BACKEND_EXIT)  # pgbench's server processes finish exiting after it does
     meter.stop()
     cpu = meter.note(round(result.tps * seconds), "transaction")
     note = f"average latency {result.latency_avg_ms:.2f} ms; {cpu}"

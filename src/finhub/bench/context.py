@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+import psycopg
+
 from finhub.bench.cpu import CpuMeter, Reading
 from finhub.bench.report import Report
 
@@ -41,9 +43,27 @@ class Bench:
     report: Report = field(default_factory=Report)
     postgres: Reading | None = None  # the local server's CPU, when it runs on this machine
     fixtures: Fixtures = field(default_factory=Fixtures)
+    checkpoints: bool | None = None  # whether CHECKPOINT is allowed; None until tried
 
     def runs(self, part: str) -> bool:
         return part in self.options.parts
+
+    def checkpoint(self) -> None:
+        """Start each measurement from a fresh checkpoint, as pgbench's documentation advises.
+
+        Otherwise a checkpoint (and its burst of full-page writes) lands in whichever run
+        happens to be going, and that run's figure drops. Needs superuser or pg_checkpoint;
+        without it the runs simply go on.
+        """
+        if self.checkpoints is False:
+            return
+        try:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
+            self.checkpoints = True
+        except psycopg.errors.InsufficientPrivilege:
+            say("note: no privilege to CHECKPOINT; runs are not aligned to checkpoints")
+            self.checkpoints = False
 
     def meter(self, parties: dict[str, Reading]) -> CpuMeter:
         local = {"PostgreSQL": self.postgres} if self.postgres is not None else {}

@@ -41,6 +41,7 @@ def transfers_part(bench: Bench) -> int:
     for workers in bench.options.http_workers:
         say(f"http: finhub serve --workers {workers}, POST /v1/ledger/transfers, c={c}")
         with finhub_server(bench.url, workers=workers) as server:
+            bench.checkpoint()
             meter = bench.meter({})
             load = job(
                 bench, server, kind="transfers", connections=c, accounts=bench.fixtures.accounts
@@ -85,6 +86,7 @@ def batch_part(bench: Bench, server: RunningServer) -> None:
         accounts=bench.fixtures.accounts,
         batch_size=BATCH_SIZE,
     )
+    bench.checkpoint()
     meter = bench.meter({})
     result = measure(server, load, meter)
     label = (

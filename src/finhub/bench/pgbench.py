@@ -165,6 +165,7 @@ def _measure(
 ) -> Row:
     seconds = bench.options.seconds
     say(f"pgbench: {label}, {seconds:g} s")
+    bench.checkpoint()
     meter = bench.meter({"pgbench": children_cpu})
     meter.start()
     result = runner.run(

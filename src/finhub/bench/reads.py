@@ -129,6 +129,7 @@ def reads_part(bench: Bench, server: RunningServer) -> None:
         say(f"http: GET .../{what} with {n} transactions loaded, {READ_CONCURRENCY} client")
         paths = read_paths(bench.fixtures.read_accounts, what)
         load = job(bench, server, kind="get", connections=READ_CONCURRENCY, paths=paths)
+        bench.checkpoint()
         meter = bench.meter({})
         result = measure(server, load, meter)
         row = Row(

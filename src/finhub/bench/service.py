@@ -7,6 +7,7 @@ to show what the group commit buys.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 
@@ -90,6 +91,7 @@ async def service_part(bench: Bench, db: Database, ledger: LedgerService) -> Non
     _row(bench, f"3. service transfers via batcher, c={c}", uniform, meter, minimum=0.7)
     if bench.runs("service"):
         say(f"service: one transfer per DB transaction, {c} connections, {s:g} s")
+        await asyncio.to_thread(bench.checkpoint)
         meter = bench.meter({"benchmark process": process_cpu})
         raw = await unbatched(
             db,
@@ -115,6 +117,7 @@ async def _batched_run(
     bench: Bench, db: Database, ledger: LedgerService, mix: TransferMix
 ) -> tuple[LoadResult, CpuMeter]:
     """The batcher as the app configures it, with the CPU meter running over the measured run."""
+    await asyncio.to_thread(bench.checkpoint)
     meter = bench.meter({"benchmark process": process_cpu})
     result = await batched(
         db,

@@ -213,7 +213,7 @@ def _install_operational_routes(app: FastAPI) -> None:
     async def readyz(request: Request) -> Response:
         container: Container = request.app.state.container
         try:
-            async with container.db.transaction() as conn:
+            async with container.db.connection() as conn:
                 await conn.execute("SELECT 1")
         except Exception as error:
             problem = FinhubError(str(error), code="not_ready", status=503, title="Not ready")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -25,7 +26,8 @@ class Settings(BaseSettings):
     port: int = 8000
     environment: Literal["development", "production", "test"] = "development"
     log_json: bool | None = Field(
-        default=None, description="JSON log lines; defaults to on in production."
+        default=None,
+        description="JSON log lines; on by default in production and when stderr isn't a TTY.",
     )
     log_level: str = "INFO"
     db_pool_min: int = 4
@@ -40,9 +42,11 @@ class Settings(BaseSettings):
 
     @property
     def json_logs(self) -> bool:
+        """JSON unless a person is watching: the console renderer is for terminals (and costs
+        several times more per line)."""
         if self.log_json is not None:
             return self.log_json
-        return self.environment == "production"
+        return self.environment == "production" or not sys.stderr.isatty()
 
 
 @lru_cache(maxsize=1)

@@ -143,9 +143,10 @@ async def test_a_response_is_stored_only_if_its_transaction_commits(
 ) -> None:
     """Completion shares the work's transaction: a rolled-back effect leaves no response."""
     first = await claim(db, principal)
-    async with db.connection() as conn:
-        await first.complete(conn, 201, b"never committed")
-        await conn.rollback()
+    with pytest.raises(RuntimeError, match="the work failed"):
+        async with db.transaction() as conn:
+            await first.complete(conn, 201, b"never committed")
+            raise RuntimeError("the work failed")
     row = await key_row(db, principal)
     assert row is not None
     assert (row["state"], row["response_status"]) == ("started", None)

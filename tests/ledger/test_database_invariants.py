@@ -67,10 +67,12 @@ async def insert_entries(
 async def uncommitted(db: Database) -> AsyncIterator[Connection]:
     """A connection whose transaction the test commits itself (or that is rolled back)."""
     async with db.connection() as connection:
+        await connection.set_autocommit(False)  # pooled connections autocommit by default
         try:
             yield connection
         finally:
             await connection.rollback()
+            await connection.set_autocommit(True)
 
 
 def sqlstate_of(raised: pytest.ExceptionInfo[psycopg.Error]) -> str | None:

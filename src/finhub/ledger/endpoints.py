@@ -58,7 +58,7 @@ async def create_asset(body: schemas.AssetCreate, c: ContainerDep, idem: Idempot
     description="Custom assets and the ISO currencies that accounts have used so far.",
 )
 async def list_assets(c: ContainerDep) -> Response:
-    async with c.db.transaction() as conn:
+    async with c.db.connection() as conn:
         assets = await c.ledger.list_assets(conn)
     return json_response(200, [schemas.asset_out(a) for a in assets])
 
@@ -121,7 +121,7 @@ async def list_accounts(
         if key.startswith("metadata[") and key.endswith("]")
     }
     where = AccountFilter(ledger, asset, type, owner_ref, external_ref, status, metadata or None)
-    async with c.db.transaction() as conn:
+    async with c.db.connection() as conn:
         accounts = await c.ledger.list_accounts(
             conn, where, limit=limit + 1, starting_after=starting_after
         )
@@ -137,7 +137,7 @@ async def list_accounts(
     summary="Get an account",
 )
 async def get_account(account_id: AccountPath, c: ContainerDep) -> Response:
-    async with c.db.transaction() as conn:
+    async with c.db.connection() as conn:
         account = await c.ledger.get_account(conn, account_id)
     return json_response(200, schemas.account_out(account))
 
@@ -169,7 +169,7 @@ async def get_balance(
         AwareDatetime | None, Query(description="ISO 8601 moment with offset; omit for now.")
     ] = None,
 ) -> Response:
-    async with c.db.transaction() as conn:
+    async with c.db.connection() as conn:
         balance = await c.ledger.balance(conn, account_id, as_of)
     return json_response(200, schemas.balance_out(balance))
 
@@ -188,7 +188,7 @@ async def list_entries(
     starting_after: Annotated[str | None, Query(pattern=r"^ent_\d{1,19}$")] = None,
 ) -> Response:
     cursor = int(starting_after.removeprefix("ent_")) if starting_after else None
-    async with c.db.transaction() as conn:
+    async with c.db.connection() as conn:
         account, entries = await c.ledger.statement(
             conn, account_id, limit=limit + 1, starting_after=cursor
         )
@@ -271,7 +271,7 @@ async def list_transactions(
     created_lt: AwareDatetime | None = None,
 ) -> Response:
     where = TransactionFilter(ledger, account, kind, created_gte, created_lt)
-    async with c.db.transaction() as conn:
+    async with c.db.connection() as conn:
         transactions = await c.ledger.list_transactions(
             conn, where, limit=limit + 1, starting_after=starting_after
         )
@@ -287,7 +287,7 @@ async def list_transactions(
     summary="Get a transaction",
 )
 async def get_transaction(transaction_id: TransactionPath, c: ContainerDep) -> Response:
-    async with c.db.transaction() as conn:
+    async with c.db.connection() as conn:
         transaction = await c.ledger.get_transaction(conn, transaction_id)
     return json_response(200, schemas.transaction_out(transaction))
 

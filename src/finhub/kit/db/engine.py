@@ -3,6 +3,10 @@
 Endpoints and tasks open a transaction with `Database.transaction()`; services and repositories
 receive the connection and never commit. READ COMMITTED plus explicit row locks is the isolation
 model everywhere (DESIGN.md §3).
+
+Pooled connections are in autocommit mode. Under READ COMMITTED every statement sees its own
+fresh snapshot whether or not it runs inside a transaction, so reads gain nothing from BEGIN and
+COMMIT; `Database.connection()` skips those two round trips.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ Connection = AsyncConnection[Row]
 async def _configure(conn: Connection) -> None:
     # UTC everywhere: timestamps come back as aware datetimes in UTC.
     await conn.execute("SET TIME ZONE 'UTC'")
-    await conn.commit()
 
 
 class Database:
@@ -32,7 +35,7 @@ class Database:
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            kwargs={"row_factory": dict_row, "autocommit": True},
             configure=_configure,
             open=False,
             name="finhub",
@@ -52,7 +55,8 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection in autocommit-free mode for callers that manage transactions."""
+        """An autocommit connection: each statement runs and commits on its own. Use it for
+        reads and single-statement writes; open `conn.transaction()` on it for more."""
         async with self.pool.connection() as conn:
             yield conn
 

@@ -143,10 +143,14 @@ async def test_a_response_is_stored_only_if_its_transaction_commits(
 ) -> None:
     """Completion shares the work's transaction: a rolled-back effect leaves no response."""
     first = await claim(db, principal)
-    with pytest.raises(RuntimeError, match="the work failed"):
+
+    async def work_that_fails() -> None:
         async with db.transaction() as conn:
             await first.complete(conn, 201, b"never committed")
             raise RuntimeError("the work failed")
+
+    with pytest.raises(RuntimeError, match="the work failed"):
+        await work_that_fails()
     row = await key_row(db, principal)
     assert row is not None
     assert (row["state"], row["response_status"]) == ("started", None)

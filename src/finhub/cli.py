@@ -196,14 +196,22 @@ def bench_ledger(
         int, typer.Option(min=1_000, help="Transactions loaded for the read measurements.")
     ] = 1_000_000,
     http_workers: Annotated[
-        str, typer.Option(help="API worker counts to try for HTTP transfers (the best counts).")
+        str, typer.Option(help="API worker counts to try for HTTP transfers; the best is shown.")
     ] = "1,2",
 ) -> None:
     """pgbench references, then finhub's ledger paths, with each figure's ratio."""
+    from finhub.bench.context import PARTS
     from finhub.bench.ledger import run_ledger_benchmark
 
     parts = frozenset(part.strip() for part in only.split(",") if part.strip())
-    workers = tuple(int(count) for count in http_workers.split(",") if count.strip())
+    if not parts or not parts <= set(PARTS):
+        raise typer.BadParameter(f"choose among {','.join(PARTS)}", param_hint="--only")
+    try:
+        workers = tuple(int(count) for count in http_workers.split(",") if count.strip())
+    except ValueError:
+        workers = ()
+    if not workers or min(workers) < 1:
+        raise typer.BadParameter("e.g. 1,2", param_hint="--http-workers")
     settings = _settings()
     with database(settings) as url:
         run_ledger_benchmark(

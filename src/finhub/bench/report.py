@@ -6,8 +6,10 @@ import asyncio
 import math
 import os
 import platform
+import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 
@@ -109,7 +111,7 @@ async def machine_header(conn: Connection, **run: object) -> str:
     background = busy_share(before, psutil.cpu_times())
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     lines = [
-        f"finhub {__version__} ledger benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"finhub {__version__}{_commit()} ledger benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"Machine: {_cpu_model()}, {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}",
@@ -122,6 +124,22 @@ async def machine_header(conn: Connection, **run: object) -> str:
         "Run: " + ", ".join(f"{key}={value}" for key, value in run.items()),
     ]
     return "\n".join(lines)
+
+
+def _commit() -> str:
+    """` (commit abc1234)` when running from a git checkout, so a table names its code."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return f" (commit {done.stdout.strip()})" if done.returncode == 0 else ""
 
 
 def _cpu_model() -> str:

@@ -53,7 +53,7 @@ async def test_worker_releases_a_hold_once_it_has_expired(db: Database, database
             await expire_holds.configure(app=job_app, queueing_lock=None).defer_async(timestamp=0)
         status = await _wait_for_status(db, ledger, hold_id, "expired", seconds=60)
 
-    assert status == "expired"
+    assert status == "expired", await _job_report(db)
     async with db.transaction() as conn:
         hold = await ledger.get_transaction(conn, hold_id)
         resolution = await ledger.get_transaction(conn, hold.resolved_by or "")
@@ -76,3 +76,14 @@ async def _wait_for_status(
             return status
         await asyncio.sleep(0.2)
     return status
+
+
+async def _job_report(db: Database) -> str:
+    """What the job queue holds, to explain a failure."""
+    async with db.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT task_name, status, count(*) AS n FROM procrastinate_jobs"
+            " GROUP BY task_name, status ORDER BY task_name, status"
+        )
+        rows = await cursor.fetchall()
+    return "jobs: " + ", ".join(f"{r['task_name']} {r['status']} x{r['n']}" for r in rows)

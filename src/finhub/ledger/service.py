@@ -13,10 +13,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from psycopg import DatabaseError
+
 from finhub.errors import FinhubError
 from finhub.kit.clock import Clock
 from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
+from finhub.kit.logging import get_logger
 from finhub.kit.money import MAX_SCALE, Asset, iso_currency
 from finhub.ledger import errors
 from finhub.ledger import repository as repo
@@ -35,6 +38,7 @@ from finhub.ledger.models import (
 from finhub.ledger.posting import PostingBook
 
 DEFAULT_LEDGER = "main"
+log = get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -386,11 +390,19 @@ class LedgerService:
         )
 
     async def expire_due_holds(self, conn: Connection, *, limit: int = 500) -> int:
-        """Release every hold whose expiry has passed (run by the worker)."""
+        """Release every hold whose expiry has passed (run by the worker).
+
+        Each hold is released under its own savepoint, so one that can't be released (and is
+        logged) never keeps the others locked up.
+        """
         expired = 0
         for pending_id in await repo.expired_holds(conn, self.clock.now(), limit):
-            if await self.expire_pending(conn, pending_id) is not None:
-                expired += 1
+            try:
+                async with conn.transaction():
+                    if await self.expire_pending(conn, pending_id) is not None:
+                        expired += 1
+            except (FinhubError, DatabaseError):
+                log.exception("hold could not be released", transaction=pending_id)
         return expired
 
     # --- reading ------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ async def purge_idempotency_keys(timestamp: int) -> int:
 
 
 def build_job_app(database_url: str) -> App:
+    """A procrastinate app with finhub's tasks. Building one binds the tasks to it, so a
+    process builds one per purpose and defers through that one."""
     app = App(connector=PsycopgConnector(conninfo=database_url))
     app.add_tasks_from(ledger_tasks.blueprint, namespace="")
     app.add_tasks_from(housekeeping, namespace="")
@@ -56,7 +58,11 @@ async def ensure_job_schema(database_url: str) -> None:
 @asynccontextmanager
 async def in_process_worker(
     database_url: str, db: Database, ledger: LedgerService, clock: Clock
-) -> AsyncIterator[None]:
+) -> AsyncIterator[App]:
+    """Run a worker in this event loop for as long as the block lasts; yields the job app.
+
+    Defer jobs through the yielded app: tasks belong to the app built last in the process.
+    """
     install_runtime(Runtime(db=db, clock=clock, ledger=ledger))
     app = build_job_app(database_url)
     async with app.open_async():
@@ -64,8 +70,10 @@ async def in_process_worker(
             app.run_worker_async(install_signal_handlers=False, concurrency=2, wait=True)
         )
         try:
-            yield
+            yield app
         finally:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("the in-process worker stopped", error=repr(task.exception()))
             task.cancel()
             with suppress(asyncio.CancelledError, Exception):
                 await task

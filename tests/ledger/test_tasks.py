@@ -10,7 +10,7 @@ from finhub.kit.db import Database
 from finhub.ledger.models import AccountType
 from finhub.ledger.service import LedgerService
 from finhub.ledger.tasks import expire_holds
-from finhub.worker import build_job_app, in_process_worker
+from finhub.worker import in_process_worker
 
 
 async def _hold(db: Database, ledger: LedgerService, clock: OffsetClock) -> tuple[str, str]:
@@ -47,35 +47,32 @@ async def test_worker_releases_a_hold_once_it_has_expired(db: Database, database
         assert (await ledger.balance(conn, wallet_id)).account.available_balance == 300
 
     clock.advance(timedelta(minutes=6))
-    async with in_process_worker(database_url, db, ledger, clock):
-        job_app = build_job_app(database_url)
-        async with job_app.open_async():
-            await expire_holds.configure(app=job_app, queueing_lock=None).defer_async(timestamp=0)
-        status = await _wait_for_status(db, ledger, hold_id, "expired", seconds=60)
+    async with in_process_worker(database_url, db, ledger, clock) as job_app:
+        await expire_holds.configure(app=job_app, queueing_lock=None).defer_async(timestamp=0)
+        resolved_by = await _wait_until_resolved(db, ledger, hold_id, seconds=60)
 
-    assert status == "expired", await _job_report(db)
+    assert resolved_by is not None, await _job_report(db)
     async with db.transaction() as conn:
         hold = await ledger.get_transaction(conn, hold_id)
-        resolution = await ledger.get_transaction(conn, hold.resolved_by or "")
+        resolution = await ledger.get_transaction(conn, resolved_by)
         balance = await ledger.balance(conn, wallet_id)
+    assert hold.status == "expired"
     assert resolution.kind.value == "expire_pending"
     assert balance.account.available_balance == 500
     assert balance.account.debits_pending == 0
 
 
-async def _wait_for_status(
-    db: Database, ledger: LedgerService, transaction_id: str, wanted: str, seconds: float
-) -> str:
+async def _wait_until_resolved(
+    db: Database, ledger: LedgerService, transaction_id: str, seconds: float
+) -> str | None:
     """Poll until the job has resolved the hold (bounded by `seconds`)."""
-    status = ""
     for _ in range(int(seconds / 0.2)):
-        async with db.transaction() as conn:
+        async with db.connection() as conn:
             transaction = await ledger.get_transaction(conn, transaction_id)
-        status = transaction.status
-        if transaction.resolved_by is not None and status == wanted:
-            return status
+        if transaction.resolved_by is not None:
+            return transaction.resolved_by
         await asyncio.sleep(0.2)
-    return status
+    return None
 
 
 async def _job_report(db: Database) -> str:

@@ -9,7 +9,6 @@ nothing. Many specs applied in a row share the book, so a batch nets to one upda
 from __future__ import annotations
 
 from collections import defaultdict
-from copy import copy
 
 from finhub.kit.money import MAX_AMOUNT
 from finhub.ledger import errors
@@ -35,7 +34,7 @@ class PostingBook:
         working: dict[str, AccountState] = {}
         written: list[Entry] = []
         for entry, account in legs:
-            state = working.get(account.id) or copy(account)
+            state = working.get(account.id) or account.clone()
             working[account.id] = state
             _apply_entry(state, entry)
             written.append(_snapshot(spec.id, state, entry))

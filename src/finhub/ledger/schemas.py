@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
 )
 
 from finhub.kit.money import MAX_AMOUNT, MAX_SCALE
@@ -80,16 +80,22 @@ AccountId = Annotated[str, StringConstraints(pattern=r"^acct_[0-9A-Z]{26}$")]
 Metadata = Annotated[
     dict[str, Any],
     Field(description="Free key-value data, returned as given.", max_length=50),
+    AfterValidator(_reject_nul),
 ]
+# Free text, checked for NUL where it is declared (one pass over the request, not one per
+# nesting level).
+AssetName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_reject_nul)
+]
+AccountName = Annotated[str, StringConstraints(max_length=200), AfterValidator(_reject_nul)]
+Reference = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_reject_nul)
+]
+Description = Annotated[str, StringConstraints(max_length=500), AfterValidator(_reject_nul)]
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        return _reject_nul(data)
 
 
 # --- assets -----------------------------------------------------------------------------------
@@ -98,7 +104,7 @@ class StrictModel(BaseModel):
 class AssetCreate(StrictModel):
     code: AssetCode
     scale: int = Field(ge=0, le=MAX_SCALE, description="Digits after the point: BTC 8, ETH 18.")
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    name: AssetName
 
 
 class AssetOut(BaseModel):
@@ -119,11 +125,11 @@ class AccountCreate(StrictModel):
     normal_side: Direction | None = Field(
         None, description="Defaults from the type: debit for asset/expense, credit otherwise."
     )
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    external_ref: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+    name: AccountName | None = None
+    external_ref: Reference | None = Field(
         None, description="Your own reference, unique per ledger."
     )
-    owner_ref: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+    owner_ref: Reference | None = Field(
         None, description="Who the account belongs to, in your terms."
     )
     metadata: Metadata = Field(default_factory=dict)
@@ -190,7 +196,7 @@ class EntryIn(StrictModel):
 class TransactionCreate(StrictModel):
     ledger: LedgerId = "main"
     entries: list[EntryIn] = Field(min_length=2, max_length=100)
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
     effective_at: AwareDatetime | None = Field(None, description="Value date; defaults to now.")
     pending: bool = Field(False, description="Reserve the funds (a hold) instead of posting.")
@@ -205,7 +211,7 @@ class TransferCreate(StrictModel):
     to_account: AccountId = Field(description="Credited account.")
     amount: Amount
     asset: AssetCode
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
     effective_at: AwareDatetime | None = None
     pending: bool = False
@@ -217,15 +223,15 @@ class PostPendingIn(StrictModel):
     entries: list[EntryIn] | None = Field(
         None, description="Post part of a multi-entry hold; each at most its held amount."
     )
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Description | None = None
 
 
 class VoidPendingIn(StrictModel):
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Description | None = None
 
 
 class ReverseIn(StrictModel):
-    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Description | None = None
     metadata: Metadata = Field(default_factory=dict)
 
 

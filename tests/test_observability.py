@@ -224,7 +224,11 @@ def test_settings_turn_json_logs_on(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().json_logs is True
     monkeypatch.delenv("FINHUB_LOG_JSON")
     assert Settings(environment="production").json_logs is True
+    # In development a terminal gets the console renderer, anything else JSON lines.
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     assert Settings(environment="development").json_logs is False
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert Settings(environment="development").json_logs is True
     monkeypatch.setenv("FINHUB_LOG_JSON", "false")
     assert Settings(environment="production").json_logs is False
 

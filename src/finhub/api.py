@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from finhub.errors import FinhubError, Unauthorized
@@ -48,17 +48,27 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def require_admin(
-    container: ContainerDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
+async def require_admin(request: Request) -> Principal:
+    """The caller, from `Authorization: Bearer …`; checked once per request.
+
+    Headers are read from the request rather than declared as parameters: each declared
+    parameter costs FastAPI work on every request, and the OpenAPI document describes the
+    scheme once (see `finhub.app`).
+    """
+    # Cached in the request's own scope (request.state can be shared lifespan state).
+    known: Principal | None = request.scope.get("finhub.principal")
+    if known is not None:
+        return known
+    authorization = request.headers.get("authorization")
     if authorization is None or not authorization.startswith("Bearer "):
         raise Unauthorized("Send the admin API key as `Authorization: Bearer fh_admin_…`")
     presented = authorization.removeprefix("Bearer ").strip()
-    expected = container.admin_key_hash
+    expected = request.app.state.container.admin_key_hash
     if expected is None or not key_matches(presented, expected):
         raise Unauthorized("The API key is not valid", code="invalid_api_key")
-    return Principal(kind="admin", id="admin")
+    principal = Principal(kind="admin", id="admin")
+    request.scope["finhub.principal"] = principal
+    return principal
 
 
 AdminDep = Annotated[Principal, Depends(require_admin)]
@@ -87,18 +97,11 @@ class Idempotent:
         return Response(body, status_code=status, media_type="application/json")
 
 
-async def idempotent(
-    request: Request,
-    container: ContainerDep,
-    principal: AdminDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Makes the POST safe to retry: a replay returns the first response.",
-        ),
-    ] = None,
-) -> AsyncIterator[Idempotent]:
+async def idempotent(request: Request) -> AsyncIterator[Idempotent]:
+    """Claims the request's `Idempotency-Key` (documented on every POST by `finhub.app`)."""
+    idempotency_key = request.headers.get(idempotency.HEADER)
+    container: Container = request.app.state.container
+    principal = await require_admin(request)
     if idempotency_key is None:
         yield Idempotent(None)
         return

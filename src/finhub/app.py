@@ -108,8 +108,37 @@ def _openapi_with_exact_bounds(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
+        _describe_headers(schema)
         app.openapi_schema = _exact_bounds(schema)
     return app.openapi_schema
+
+
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes the POST safe to retry: a replay returns the first response; the "
+    "same key with another body is a 422, and a 409 while the first is still running.",
+    "schema": {"type": "string", "maxLength": 255},
+}
+
+
+def _describe_headers(schema: dict[str, Any]) -> None:
+    """Document the bearer key and `Idempotency-Key`, which the code reads from the request
+    directly (cheaper than declaring them on every endpoint)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["adminKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The admin API key printed on first start (`fh_admin_…`).",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, operation in operations.items():
+            operation["security"] = [{"adminKey": []}]
+            if method == "post":
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
 
 
 def _exact_bounds(node: Any) -> Any:

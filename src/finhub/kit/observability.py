@@ -56,7 +56,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_request_id(scope) or f"req_{ULID()}"
-        scope.setdefault("state", {})["request_id"] = request_id
+        # Kept in the scope itself: scope["state"] may be shared with the app's lifespan state.
+        scope["finhub.request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

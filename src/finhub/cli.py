@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -84,6 +85,7 @@ def serve(
 
     settings = _settings()
     _announce_admin_key(settings)
+    _exit_cleanly_on_sigterm()
     with database(settings) as url:
         host = host or settings.host
         port = port or settings.port
@@ -129,6 +131,17 @@ def _job_worker_process(*, enabled: bool) -> Iterator[None]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn handles SIGTERM itself, then re-raises it once it has shut down; with Python's
+    default handler that kills the process on the spot. Turning it into SystemExit lets the
+    embedded PostgreSQL be stopped on the way out."""
+
+    def exit_on_signal(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_on_signal)
 
 
 def _single_process_app(settings: Settings, url: str) -> Any:

@@ -12,6 +12,8 @@ import subprocess
 import warnings
 from pathlib import Path
 
+import psutil
+
 with warnings.catch_warnings():
     # The wrapper falls back to /tmp when XDG_RUNTIME_DIR is unset, and says so; that's fine.
     warnings.simplefilter("ignore")
@@ -48,6 +50,7 @@ class EmbeddedPostgres:
         with server._lock:  # serialise initdb with any other process starting the same cluster
             server.ensure_pgdata_inited()
             self._write_settings()
+            _forget_dead_users(server)
         server.start()
         self._server = server
         self._ensure_database(server)
@@ -94,6 +97,15 @@ def pg_tool(name: str) -> tuple[Path, dict[str, str]]:
 def run_pg_tool(name: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     executable, env = pg_tool(name)
     return subprocess.run([str(executable), *args], env=env, capture_output=True, check=False)
+
+
+def _forget_dead_users(server: PostgresServer) -> None:
+    """The wrapper stops the server when the last process using it lets go, counting users in
+    a file; a process that was killed never lets go, and the server would then outlive every
+    later run. Drop those that are no longer alive."""
+    users = server.global_process_id_list
+    alive = [pid for pid in users._get() if psutil.pid_exists(pid)]
+    users.put(alive)
 
 
 def _match_owner(path: Path, like: Path) -> None:

@@ -1,8 +1,8 @@
 """Group commit for single transfers.
 
 Concurrent callers each submit one transaction; a runner task gathers whatever is waiting into
-one database transaction, post it as an independent batch (each spec succeeds or fails on
-its own) and commit once. Updates to a hot account are netted to one row update per batch, so
+one database transaction, posts it as an independent batch (each spec succeeds or fails on
+its own) and commits once. Updates to a hot account are netted to one row update per batch, so
 a popular account never serialises the whole system behind its row lock, and the commit (the
 fsync) is shared by the whole group. Under light load a batch is a single transfer, so latency
 stays that of one transaction.

@@ -71,9 +71,6 @@ async def require_admin(request: Request) -> Principal:
     return principal
 
 
-AdminDep = Annotated[Principal, Depends(require_admin)]
-
-
 def json_response(status: int, payload: Any) -> Response:
     return Response(dumps(payload), status_code=status, media_type="application/json")
 

@@ -55,9 +55,9 @@ class Database:
 
     @asynccontextmanager
     async def pipelined_transaction(self) -> AsyncIterator[Connection]:
-        """A transaction in pipeline mode: BEGIN travels with the first query and COMMIT with
-        the last batch of statements, saving two round trips. Errors surface when results are
-        read, so use it only for code that reads every result it depends on."""
+        """A transaction in pipeline mode: BEGIN travels with the first query, and statements
+        whose results aren't read yet go out together. Errors surface when results are read,
+        so use it only for code that reads every result it depends on."""
         async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             yield conn
 

@@ -123,6 +123,11 @@ async def idempotent(request: Request) -> AsyncIterator[Idempotent]:
         if not claim.completed:
             await idempotency.release(container.db, claim)
         raise
+    else:
+        # Nothing stored: the endpoint never ran (FastAPI reports a body that fails validation
+        # after its dependencies have exited) and the key must stay usable.
+        if not claim.completed:
+            await idempotency.release(container.db, claim)
 
 
 IdempotentDep = Annotated[Idempotent, Depends(idempotent)]

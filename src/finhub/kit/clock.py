@@ -15,19 +15,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class FrozenClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, delta: timedelta) -> None:
-        self._now += delta
-
-
 class OffsetClock:
     """Real time plus an offset that tests can move forward (the database's clock keeps
     running, so timestamps written by PostgreSQL stay close to this clock's)."""

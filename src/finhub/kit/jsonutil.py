@@ -27,10 +27,3 @@ def dumps(payload: Any) -> bytes:
         return orjson.dumps(payload, default=_default)
     except orjson.JSONEncodeError:
         return json.dumps(payload, default=_default, separators=(",", ":")).encode()
-
-
-def loads(data: bytes | str) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)  # integers beyond 64 bits

@@ -7,7 +7,6 @@ are exact; rounding is always explicit.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from functools import lru_cache
@@ -19,7 +18,6 @@ MAX_SCALE = 18
 # The default decimal context keeps 28 digits; a 128-bit amount has 39, and with a scale of
 # 18 a conversion needs a few more. Every conversion here runs with this exact context.
 EXACT = Context(prec=80)
-ASSET_CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{1,15}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -441,7 +441,9 @@ async def get_transaction(
     conn: Conn, transaction_id: str, now: datetime, *, lock: bool = False
 ) -> Transaction | None:
     if lock:
-        # Serialises post/void/reverse of one transaction so the loser gets a clean 409.
+        # Serialises post/void/reverse of one transaction so the loser gets a clean 409. Two
+        # statements on purpose: after waiting for the lock, only a new statement sees the
+        # winner's resolution (a locking read re-checks its own row, not the joined ones).
         await conn.execute(
             "SELECT 1 FROM ledger_transactions WHERE id = %s FOR NO KEY UPDATE", (transaction_id,)
         )

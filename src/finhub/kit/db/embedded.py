@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -92,11 +91,6 @@ def pg_tool(name: str) -> tuple[Path, dict[str, str]]:
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = f"{bin_dir.parent / 'lib'}:{env.get('LD_LIBRARY_PATH', '')}"
     return bin_dir / name, env
-
-
-def run_pg_tool(name: str, *args: str) -> subprocess.CompletedProcess[bytes]:
-    executable, env = pg_tool(name)
-    return subprocess.run([str(executable), *args], env=env, capture_output=True, check=False)
 
 
 def _forget_dead_users(server: PostgresServer) -> None:

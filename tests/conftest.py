@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -21,7 +22,6 @@ from httpx import ASGITransport, AsyncClient
 
 from finhub.app import create_app
 from finhub.config import Settings
-from finhub.kit.auth import ensure_admin_key
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.kit.db.embedded import EmbeddedPostgres
@@ -29,6 +29,7 @@ from finhub.kit.db.engine import Connection
 from finhub.kit.db.migrate import upgrade
 from finhub.ledger.service import LedgerService
 from finhub.worker import ensure_job_schema
+from tests.factories import create_staff, session_token
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = ROOT / ".finhub-test"
@@ -103,24 +104,48 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def admin_key(data_dir: Path) -> str:
-    key = ensure_admin_key(data_dir)
-    assert key is not None
-    return key
+def settings(data_dir: Path, database_url: str) -> Settings:
+    """Test settings. Sessions last for years here because tests move the shared clock forward
+    (hold expiry, token expiry); tests of session timeouts build an app with their own."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        environment="test",
+        cookie_secure=False,
+        public_url="http://finhub.test",
+        session_idle_minutes=60 * 24 * 3650,
+        session_max_hours=24 * 3650,
+    )
 
 
 @pytest.fixture(scope="session")
-async def app_client(
-    database_url: str, data_dir: Path, admin_key: str, clock: OffsetClock
-) -> AsyncIterator[AsyncClient]:
-    """An HTTP client for the real app (lifespan included), authenticated as admin."""
-    settings = Settings(data_dir=data_dir, database_url=database_url, environment="test")
-    app = create_app(settings, database_url, clock=clock)
-    async with LifespanManager(app) as manager:
-        transport = ASGITransport(app=manager.app)
-        async with AsyncClient(
-            transport=transport,
-            base_url="http://finhub.test",
-            headers={"Authorization": f"Bearer {admin_key}"},
-        ) as client:
-            yield client
+async def admin_token(db: Database, settings: Settings, clock: OffsetClock) -> str:
+    """A session token of an admin staff member."""
+    async with db.transaction() as connection:
+        staff_id = await create_staff(connection, roles=("admin",))
+        return await session_token(connection, staff_id=staff_id, settings=settings, clock=clock)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, database_url: str, clock: OffsetClock) -> AsyncIterator[Any]:
+    """The real app with its lifespan running (one per test session)."""
+    async with LifespanManager(create_app(settings, database_url, clock=clock)) as manager:
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+async def app_client(app: Any, admin_token: str) -> AsyncIterator[AsyncClient]:
+    """An HTTP client for the real app, signed in as an admin staff member."""
+    async with AsyncClient(
+        transport=ASGITransport(app=app),
+        base_url="http://finhub.test",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def anonymous_client(app: Any) -> AsyncIterator[AsyncClient]:
+    """An HTTP client for the same app with no credentials (cookies kept per test)."""
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://finhub.test") as c:
+        yield c

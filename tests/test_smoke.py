@@ -10,7 +10,7 @@ async def test_health_and_readiness(app_client: AsyncClient) -> None:
     assert (await app_client.get("/readyz")).json() == {"status": "ready"}
 
 
-async def test_requests_without_the_admin_key_are_rejected(app_client: AsyncClient) -> None:
+async def test_requests_without_credentials_are_rejected(app_client: AsyncClient) -> None:
     response = await app_client.get("/v1/ledger/accounts", headers={"Authorization": ""})
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"

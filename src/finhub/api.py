@@ -1,4 +1,4 @@
-"""Shared API plumbing: the service container, authentication, idempotency and problem+json."""
+"""Shared API plumbing: the service container, idempotency and problem+json."""
 
 from __future__ import annotations
 
@@ -9,14 +9,17 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from finhub.errors import FinhubError, Unauthorized
+from finhub.config import Settings
+from finhub.errors import FinhubError, TooManyAttempts
+from finhub.identity.principal import authenticate
 from finhub.kit import idempotency
-from finhub.kit.auth import key_matches
 from finhub.kit.clock import Clock
 from finhub.kit.db import Database
 from finhub.kit.jsonutil import dumps
+from finhub.kit.throttle import Throttle
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.service import LedgerService
+from finhub.notifications.mail import Mailer
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -27,15 +30,12 @@ class Container:
 
     db: Database
     clock: Clock
+    settings: Settings
+    secret_key: str
     ledger: LedgerService
     batcher: TransferBatcher
-    admin_key_hash: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    kind: str  # "admin" until user identities exist
-    id: str
+    mailer: Mailer
+    throttle: Throttle
 
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread
@@ -48,36 +48,16 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def require_admin(request: Request) -> Principal:
-    """The caller, from `Authorization: Bearer …`; checked once per request.
-
-    Headers are read from the request rather than declared as parameters: each declared
-    parameter costs FastAPI work on every request, and the OpenAPI document describes the
-    scheme once (see `finhub.app`).
-    """
-    # Cached in the request's own scope (request.state can be shared lifespan state).
-    known: Principal | None = request.scope.get("finhub.principal")
-    if known is not None:
-        return known
-    authorization = request.headers.get("authorization")
-    if authorization is None or not authorization.startswith("Bearer "):
-        raise Unauthorized("Send the admin API key as `Authorization: Bearer fh_admin_…`")
-    presented = authorization.removeprefix("Bearer ").strip()
-    expected = request.app.state.container.admin_key_hash
-    if expected is None or not key_matches(presented, expected):
-        raise Unauthorized("The API key is not valid", code="invalid_api_key")
-    principal = Principal(kind="admin", id="admin")
-    request.scope["finhub.principal"] = principal
-    return principal
-
-
 def json_response(status: int, payload: Any) -> Response:
     return Response(dumps(payload), status_code=status, media_type="application/json")
 
 
 def problem_response(error: FinhubError, instance: str | None = None) -> Response:
     body = dumps(error.to_problem(instance))
-    return Response(body, status_code=error.status, media_type=PROBLEM_JSON)
+    headers = None
+    if isinstance(error, TooManyAttempts):
+        headers = {"Retry-After": str(error.retry_after)}
+    return Response(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 class Idempotent:
@@ -98,13 +78,13 @@ async def idempotent(request: Request) -> AsyncIterator[Idempotent]:
     """Claims the request's `Idempotency-Key` (documented on every POST by `finhub.app`)."""
     idempotency_key = request.headers.get(idempotency.HEADER)
     container: Container = request.app.state.container
-    principal = await require_admin(request)
+    principal = await authenticate(request)
     if idempotency_key is None:
         yield Idempotent(None)
         return
     claim = await idempotency.claim(
         container.db,
-        principal=f"{principal.kind}:{principal.id}",
+        principal=principal.owner,
         key=idempotency_key,
         method=request.method,
         path=request.url.path,

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import psycopg
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finhub import __version__
-from finhub.api import PROBLEM_JSON, Container, json_response, problem_response
+from finhub.api import PROBLEM_JSON, Container, idempotent, json_response, problem_response
+from finhub.audit.endpoints import router as audit_router
 from finhub.config import Settings
 from finhub.errors import FinhubError
-from finhub.kit.auth import load_admin_key_hash
+from finhub.identity.api_keys.endpoints import router as api_keys_router
+from finhub.identity.endpoints import router as auth_router
+from finhub.identity.factors.endpoints import router as factors_router
+from finhub.identity.me_endpoints import router as me_router
+from finhub.identity.principal import Access
+from finhub.identity.staff.endpoints import router as staff_router
 from finhub.kit.clock import Clock, SystemClock
 from finhub.kit.db import Database
 from finhub.kit.idempotency import IdempotentReplay
@@ -29,9 +37,14 @@ from finhub.kit.jsonutil import dumps
 from finhub.kit.logging import get_logger
 from finhub.kit.money import MAX_AMOUNT
 from finhub.kit.observability import RequestContextMiddleware, metrics_payload
+from finhub.kit.secrets import load_or_create_secret_key
+from finhub.kit.throttle import Throttle
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.endpoints import router as ledger_router
 from finhub.ledger.service import LedgerService
+from finhub.notifications.endpoints import router as notifications_router
+from finhub.notifications.mail import Mailer
+from finhub.organizations.endpoints import router as organizations_router
 
 log = get_logger(__name__)
 
@@ -42,7 +55,10 @@ finhub is a self-hostable financial hub on a double-entry ledger.
 * Every POST accepts an `Idempotency-Key` header: a retry returns the first response.
 * Errors are RFC 9457 `application/problem+json` with a stable `code`.
 * Lists are cursor-paged with `limit`, `starting_after` and `has_more`.
-* Authenticate with `Authorization: Bearer <admin API key>`.
+* Authenticate with a session (`Authorization: Bearer fhs_…` from `POST /v1/auth/sign-in`, or
+  the session cookie plus `X-CSRF-Token` in a browser) or an API key
+  (`Authorization: Bearer fh_live_…`). Each operation lists the credentials it accepts under
+  `x-finhub-access`.
 """
 
 
@@ -63,12 +79,16 @@ def create_app(
         await db.open()
         ledger = LedgerService(clock)
         batcher = TransferBatcher(db, ledger, max_batch=settings.ledger_batch_max)
+        mailer = Mailer(db, settings)
         app.state.container = Container(
             db=db,
             clock=clock,
+            settings=settings,
+            secret_key=load_or_create_secret_key(settings.data_dir, settings.secret_key),
             ledger=ledger,
             batcher=batcher,
-            admin_key_hash=load_admin_key_hash(settings.data_dir),
+            mailer=mailer,
+            throttle=Throttle(db),
         )
         batcher.start()
         try:
@@ -80,6 +100,7 @@ def create_app(
         finally:
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(batcher.stop(), timeout=10)
+            await mailer.close()
             await db.close()
 
     app = FastAPI(
@@ -94,7 +115,18 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     _install_error_handlers(app)
     _install_operational_routes(app)
-    app.include_router(ledger_router)
+    for router in (
+        auth_router,
+        factors_router,
+        me_router,
+        api_keys_router,
+        organizations_router,
+        notifications_router,
+        audit_router,
+        staff_router,
+        ledger_router,
+    ):
+        app.include_router(router)
     return app
 
 
@@ -108,7 +140,7 @@ def _openapi_with_exact_bounds(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
-        _describe_headers(schema)
+        _describe_headers(schema, app)
         app.openapi_schema = _exact_bounds(schema)
     return app.openapi_schema
 
@@ -123,22 +155,63 @@ IDEMPOTENCY_PARAMETER = {
 }
 
 
-def _describe_headers(schema: dict[str, Any]) -> None:
-    """Document the bearer key and `Idempotency-Key`, which the code reads from the request
-    directly (cheaper than declaring them on every endpoint)."""
+def _describe_headers(schema: dict[str, Any], app: FastAPI) -> None:
+    """Document credentials and `Idempotency-Key` per operation from the route's dependencies
+    (the code reads both headers from the request directly, which is cheaper than declaring
+    them as parameters on every endpoint)."""
     components = schema.setdefault("components", {})
-    components.setdefault("securitySchemes", {})["adminKey"] = {
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        calls = list(_dependency_calls(route.dependant))
+        access = next((call for call in calls if isinstance(call, Access)), None)
+        for method in route.methods:
+            operation = schema["paths"][route.path_format].get(method.lower())
+            if operation is None:
+                continue
+            if access is not None:
+                operation["security"] = [{"sessionToken": []}, {"sessionCookie": []}]
+                if "api_key" in access.kinds:
+                    operation["security"].append({"apiKey": []})
+                operation["x-finhub-access"] = {
+                    "principals": list(access.kinds),
+                    "scopes": list(access.scopes),
+                    "staff_roles": list(access.staff_roles),
+                    "step_up": access.step_up,
+                }
+            elif route.path.startswith("/v1/"):
+                operation["security"] = []
+            if idempotent in calls:
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+
+
+SECURITY_SCHEMES = {
+    "sessionToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "The admin API key printed on first start (`fh_admin_…`).",
-    }
-    for path, operations in schema.get("paths", {}).items():
-        if not path.startswith("/v1/"):
-            continue
-        for method, operation in operations.items():
-            operation["security"] = [{"adminKey": []}]
-            if method == "post":
-                operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+        "description": "A session's access token (`fhs_…`) from `POST /v1/auth/sign-in`.",
+    },
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "fh_session",
+        "description": "The browser session cookie; state-changing requests also need the "
+        "session's `X-CSRF-Token` header.",
+    },
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`fh_live_…` or `fh_test_…`) with the scopes the operation "
+        "lists.",
+    },
+}
+
+
+def _dependency_calls(dependant: Dependant) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _dependency_calls(dependency)
 
 
 def _exact_bounds(node: Any) -> Any:

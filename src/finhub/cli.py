@@ -14,17 +14,25 @@ from typing import Annotated, Any
 
 import typer
 
+from finhub.audit.cli import app as audit_app
 from finhub.config import Settings, get_settings
-from finhub.kit.auth import ensure_admin_key, reset_admin_key
+from finhub.identity.staff.cli import app as staff_app
 from finhub.kit.logging import configure_logging
+from finhub.notifications.cli import app as mail_app
 
 app = typer.Typer(help="finhub: a self-hostable financial hub.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Ledger maintenance.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks against pgbench on the same server.", no_args_is_help=True)
-admin_app = typer.Typer(help="The bootstrap admin API key.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
-app.add_typer(admin_app, name="admin-key")
+app.add_typer(staff_app, name="staff", help="Back-office staff accounts.")
+app.add_typer(audit_app, name="audit", help="The hash-chained audit trail.")
+app.add_typer(mail_app, name="mail", help="The local dev mailbox.")
+
+
+def cli_settings() -> Settings:
+    """Settings for a command, with logging configured (used by every module's commands)."""
+    return _settings()
 
 
 def _settings() -> Settings:
@@ -61,14 +69,16 @@ def _migrate(url: str) -> None:
     asyncio.run(ensure_job_schema(url))
 
 
-def _announce_admin_key(settings: Settings) -> None:
-    key = ensure_admin_key(settings.data_dir)
-    if key:
+def _announce_missing_staff(url: str) -> None:
+    """Point a new operator at `finhub staff create` until a first staff account exists."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM staff_members").fetchone()
+    if row is not None and row[0] == 0:
         typer.secho(
-            "\nA new admin API key was created. It is shown only this once:\n\n"
-            f"    {key}\n\n"
-            f"Use it as `Authorization: Bearer {key[:12]}…`. "
-            "Lost it? `finhub admin-key reset` makes a new one.\n",
+            "\nNo staff account exists yet. Create the first (admin) one with:\n\n"
+            "    finhub staff create you@example.com --role admin\n",
             fg=typer.colors.YELLOW,
             err=True,
         )
@@ -84,9 +94,9 @@ def serve(
     import uvicorn
 
     settings = _settings()
-    _announce_admin_key(settings)
     _exit_cleanly_on_sigterm()
     with database(settings) as url:
+        _announce_missing_staff(url)
         host = host or settings.host
         port = port or settings.port
         typer.secho(f"finhub is serving on http://{host}:{port} (docs at /docs)", err=True)
@@ -236,14 +246,6 @@ def bench_ledger(
             transactions=transactions,
             http_workers=workers,
         )
-
-
-@admin_app.command("reset")
-def admin_key_reset() -> None:
-    """Replace the admin API key; the old one stops working when the API restarts."""
-    settings = _settings()
-    key = reset_admin_key(settings.data_dir)
-    typer.echo(key)
 
 
 @app.command()

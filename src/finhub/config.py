@@ -39,6 +39,34 @@ class Settings(BaseSettings):
     ledger_batch_max: int = Field(
         default=500, description="Most transfers the ledger group-commits in one transaction."
     )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs links and tokens; unset means a random key kept in the data directory.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Where people reach finhub; links in emails and the passkey origin use it.",
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://user:password@host:port (smtps:// for TLS); unset keeps sent mail "
+        "in the local dev mailbox (`finhub mail`).",
+    )
+    mail_from: str = Field(default="finhub <no-reply@finhub.local>", description="Sender address.")
+    session_idle_minutes: int = Field(
+        default=30, description="A session ends after this long without a request."
+    )
+    session_max_hours: int = Field(
+        default=12, description="A session ends this long after sign-in."
+    )
+    step_up_minutes: int = Field(
+        default=5, description="How long a fresh second factor unlocks sensitive actions."
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Send the session cookie over HTTPS only (turn off only for plain-HTTP "
+        "local development).",
+    )
 
     @property
     def json_logs(self) -> bool:

@@ -72,3 +72,24 @@ class Unauthorized(FinhubError):
     status = 401
     code = "unauthorized"
     title = "Authentication required"
+
+
+class Forbidden(FinhubError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
+class TooManyAttempts(FinhubError):
+    """Sent with a `Retry-After` header (seconds) by the app."""
+
+    status = 429
+    code = "too_many_attempts"
+    title = "Too many attempts"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"Too many attempts; try again in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+        self.retry_after = retry_after

@@ -29,6 +29,7 @@ from finhub.ledger.schemas import (
     TransactionOut,
 )
 from finhub.ledger.service import LedgerService
+from tests.factories import create_staff, create_user, session_token
 from tests.ledger.factories import unique_ref
 
 API = "/v1/ledger"
@@ -206,8 +207,9 @@ async def test_the_docs_page_is_html(app_client: AsyncClient) -> None:
     ("authorization", "code"),
     [
         (None, "unauthorized"),
-        ("Basic abc", "unauthorized"),
-        ("Bearer fh_admin_wrong", "invalid_api_key"),
+        ("Basic abc", "invalid_token"),
+        ("Bearer fhs_wrong", "invalid_session"),
+        ("Bearer fh_live_wrong", "invalid_api_key"),
     ],
 )
 @pytest.mark.parametrize(
@@ -227,6 +229,26 @@ async def test_requests_without_the_key_are_401(
     if authorization is not None:
         request.headers["Authorization"] = authorization
     problem_of(await app_client.send(request), 401, code)
+
+
+@pytest.mark.parametrize(
+    ("who", "code"),
+    [("user", "wrong_principal_type"), ("support", "permission_denied")],
+)
+async def test_only_admin_and_operations_staff_reach_the_ledger(
+    app_client: AsyncClient, db: Database, who: str, code: str
+) -> None:
+    async with db.transaction() as conn:
+        if who == "user":
+            token = await session_token(conn, user_id=await create_user(conn))
+        else:
+            token = await session_token(conn, staff_id=await create_staff(conn, roles=(who,)))
+    headers = {"Authorization": f"Bearer {token}"}
+    problem_of(await app_client.get(f"{API}/accounts", headers=headers), 403, code)
+    response = await app_client.post(
+        f"{API}/accounts", json={"asset": "EUR", "type": "asset"}, headers=headers
+    )
+    problem_of(response, 403, code)
 
 
 # --- not found ----------------------------------------------------------------------------------

@@ -4,7 +4,33 @@ from __future__ import annotations
 
 from ulid import ULID
 
-PREFIXES = frozenset({"acct", "txn", "batch", "idem", "asset"})
+PREFIXES = frozenset(
+    {
+        # ledger
+        "acct",
+        "txn",
+        "batch",
+        "idem",
+        "asset",
+        # identity and access
+        "usr",
+        "stf",
+        "ses",
+        "tok",
+        "cns",
+        "fac",
+        "pk",
+        "org",
+        "mem",
+        "inv",
+        "role",
+        "team",
+        "key",
+        "evt",
+        "mail",
+        "ntf",
+    }
+)
 
 
 def new_id(prefix: str) -> str:

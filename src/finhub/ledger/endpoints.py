@@ -1,4 +1,7 @@
-"""REST endpoints of the ledger under `/v1/ledger` (admin only until identities exist)."""
+"""REST endpoints of the ledger under `/v1/ledger`: staff only (admin and operations).
+
+Customers never reach the ledger directly; the product modules post to it through its service.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +11,20 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
-from finhub.api import ContainerDep, IdempotentDep, json_response, require_admin
+from finhub.api import ContainerDep, IdempotentDep, json_response
+from finhub.identity.principal import Access
 from finhub.kit.jsonutil import dumps
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
 from finhub.ledger import schemas
 from finhub.ledger.models import AccountType, EntrySpec, Transaction, TransactionKind
 from finhub.ledger.repository import AccountFilter, TransactionFilter
 
-router = APIRouter(prefix="/v1/ledger", tags=["ledger"], dependencies=[Depends(require_admin)])
+LEDGER_ACCESS = Access("staff", staff_roles=("admin", "operations"))
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"], dependencies=[Depends(LEDGER_ACCESS)])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key (problem+json)."},
+    401: {"description": "Missing or invalid credentials (problem+json)."},
+    403: {"description": "Not a staff member with the admin or operations role (problem+json)."},
     404: {"description": "Not found (problem+json)."},
     409: {"description": "Conflicts with the current state (problem+json)."},
     422: {"description": "Invalid request or a broken ledger rule (problem+json)."},

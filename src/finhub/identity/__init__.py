@@ -1,0 +1,1 @@
+"""Who is calling: people, staff, sessions, second factors, API keys and what each may do."""

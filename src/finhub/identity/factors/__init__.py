@@ -1,0 +1,1 @@
+"""Second factors: TOTP with recovery codes, passkeys (WebAuthn), the payment PIN, step-up."""

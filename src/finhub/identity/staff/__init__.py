@@ -1,0 +1,1 @@
+"""Staff: the back-office identity (support, compliance, operations, admin)."""

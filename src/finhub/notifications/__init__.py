@@ -1,0 +1,1 @@
+"""Mail (SMTP or the local dev mailbox) and the in-app inbox."""

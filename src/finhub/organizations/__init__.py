@@ -1,0 +1,1 @@
+"""Organisations: members, invitations, roles, permissions and teams."""

@@ -17,7 +17,6 @@ from typer.testing import CliRunner, Result
 
 from finhub import cli
 from finhub.config import get_settings
-from finhub.kit.auth import KEY_PREFIX, key_matches, load_admin_key_hash
 from finhub.kit.db.migrate import upgrade
 from finhub.worker import ensure_job_schema
 
@@ -111,9 +110,19 @@ def test_help_lists_every_command() -> None:
         env={**os.environ, "COLUMNS": "120"},
     )
     assert result.returncode == 0, result.stderr
-    for command in ("serve", "migrate", "worker", "ledger", "bench", "backup", "restore"):
+    for command in (
+        "serve",
+        "migrate",
+        "worker",
+        "ledger",
+        "bench",
+        "backup",
+        "restore",
+        "staff",
+        "audit",
+        "mail",
+    ):
         assert command in result.stdout
-    assert "admin-key" in result.stdout
 
 
 def test_ledger_help_lists_verify(run: Run) -> None:
@@ -141,25 +150,6 @@ def test_migrate_is_idempotent(
         assert read_one(url, "SELECT version_num FROM alembic_version") == head
         assert "ledger_entries" in str(tables)
         assert "procrastinate_jobs" in str(tables)
-
-
-def test_admin_key_reset_prints_a_new_key(run: Run, tmp_path: Path) -> None:
-    first = run("admin-key", "reset")
-    assert first.exit_code == 0, first.output
-    key = first.stdout.strip()
-    assert key.startswith(KEY_PREFIX)
-    stored = load_admin_key_hash(tmp_path)
-    assert stored is not None
-    assert key_matches(key, stored)
-
-    second = run("admin-key", "reset")
-    new_key = second.stdout.strip()
-    assert new_key.startswith(KEY_PREFIX)
-    assert new_key != key
-    stored = load_admin_key_hash(tmp_path)
-    assert stored is not None
-    assert key_matches(new_key, stored)
-    assert not key_matches(key, stored)
 
 
 def test_restore_needs_yes(run: Run, tmp_path: Path) -> None:

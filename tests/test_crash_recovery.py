@@ -216,9 +216,11 @@ async def test_a_killed_server_keeps_what_it_acknowledged(server_url: str, tmp_p
     server = FinhubServer(create_database(server_url, name), tmp_path)
     try:
         server.start()
-        admin_key = server.admin_key()
-        async with server.client(admin_key) as client:
-            await server.wait_ready(client)
+        async with server.client() as probe:
+            await server.wait_ready(probe)
+        assert "No staff account exists yet" in server.log_tail()
+        token = await server.staff_token()
+        async with server.client(token) as client:
             books = await open_books(client)
             started = time.perf_counter()
             attempts = await load_until_killed(client, server, books)
@@ -228,8 +230,8 @@ async def test_a_killed_server_keeps_what_it_acknowledged(server_url: str, tmp_p
         assert len(acknowledged) >= 100, "the load barely started before the kill"
         assert unanswered, "the kill should leave requests without an answer"
 
-        server.start()  # same database, same data directory, same admin key
-        async with server.client(admin_key) as client:
+        server.start()  # same database and data directory; the session survives the restart
+        async with server.client(token) as client:
             await server.wait_ready(client)
             await assert_acknowledged_present(client, books, acknowledged)
             await asyncio.to_thread(verify_ledger, server)

@@ -295,9 +295,9 @@ def json_server(server_url: str, tmp_path: Path) -> Iterator[JsonLoggingServer]:
 
 async def test_finhub_serve_writes_json_log_lines(json_server: JsonLoggingServer) -> None:
     json_server.start()
-    key = json_server.admin_key()
-    async with json_server.client(key) as client:
-        await json_server.wait_ready(client)
+    async with json_server.client() as probe:
+        await json_server.wait_ready(probe)
+    async with json_server.client(await json_server.staff_token()) as client:
         response = await client.get("/v1/ledger/accounts", headers={"X-Request-ID": "obs-serve"})
         assert response.status_code == 200
     logged: list[dict[str, Any]] = []

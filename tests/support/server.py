@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 
-ADMIN_KEY = re.compile(r"fh_admin_[A-Za-z0-9_-]{20,}")
+from finhub.identity.operator import operator_session_token
 
 
 def with_database(url: str, name: str) -> str:
@@ -89,16 +88,11 @@ class FinhubServer:
     def log_tail(self, chars: int = 3_000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
-    def admin_key(self, timeout: float = 60.0) -> str:
-        """The key printed (once, on the first start) to stderr."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = ADMIN_KEY.search(self.log_path.read_text(errors="replace"))
-            if found:
-                return found.group(0)
-            self._check_alive()
-            time.sleep(0.05)
-        raise AssertionError(f"no admin key printed within {timeout}s:\n{self.log_tail()}")
+    async def staff_token(self) -> str:
+        """A signed-in admin staff session on the server's database (run after `wait_ready`,
+        which means migrations are applied). Sessions live in the database, so the token keeps
+        working across restarts."""
+        return await operator_session_token(self.database_url, "test operator")
 
     async def wait_ready(self, client: httpx.AsyncClient, within: float = 90.0) -> None:
         """Until `/readyz` answers 200 (migrations applied, database reachable)."""
@@ -122,10 +116,11 @@ class FinhubServer:
         self.process.wait(timeout=30)
         self.process = None
 
-    def client(self, admin_key: str) -> httpx.AsyncClient:
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {admin_key}"},
+            headers=headers,
             timeout=30.0,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )

@@ -1,12 +1,14 @@
 """A real `finhub serve` for the HTTP parts, and the load generator process that drives it.
 
 The server runs as it would in production (uvicorn, its own processes, request logging on),
-attached to the benchmark's database, on a free port of 127.0.0.1, with an admin key of its
-own in a temporary data directory. It is always stopped, whatever happens.
+attached to the benchmark's database, on a free port of 127.0.0.1, with a temporary data
+directory; requests are signed in as a staff account made for the benchmark. It is always
+stopped, whatever happens.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -26,7 +28,7 @@ import psutil
 
 from finhub.bench.cpu import CpuMeter, tree_cpu
 from finhub.bench.http_load import Job, JobResult
-from finhub.kit.auth import ensure_admin_key
+from finhub.identity.operator import operator_session_token
 
 STARTUP_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
@@ -77,8 +79,6 @@ def finhub_server(
 ) -> Iterator[RunningServer]:
     with tempfile.TemporaryDirectory(prefix="finhub-bench-serve-") as scratch:
         data_dir = Path(scratch)
-        token = ensure_admin_key(data_dir)
-        assert token is not None
         port = free_port()
         env = dict(os.environ)
         env.update(
@@ -100,10 +100,11 @@ def finhub_server(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so its workers stop with it
             )
-        server = RunningServer(process, port, token, workers, log_path)
+        server = RunningServer(process, port, "", workers, log_path)
         try:
             _wait_until_ready(server)
-            yield server
+            token = asyncio.run(operator_session_token(url, "ledger benchmark"))
+            yield replace(server, token=token)
         finally:
             _stop(process)
 

@@ -15,6 +15,7 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -23,6 +24,11 @@ from finhub.config import Settings
 from finhub.identity import repository
 from finhub.kit.db.engine import Connection
 from finhub.kit.secrets import new_secret
+from finhub.notifications import inbox
+
+if TYPE_CHECKING:
+    from finhub.api import Container
+    from finhub.identity.sessions import NewSession
 
 DEVICE_COOKIE = "fh_device"
 DEVICE_COOKIE_PREFIX = "fhd_"
@@ -135,6 +141,45 @@ def describe(user_agent: str | None) -> str:
     if not user_agent:
         return "an unknown device"
     return user_agent if len(user_agent) <= 120 else user_agent[:117] + "..."
+
+
+async def alert_new_sign_in(
+    conn: Connection,
+    c: Container,
+    user_id: str,
+    device: Device,
+    session: NewSession,
+) -> None:
+    """Mail the person and put a note in their inbox about a sign-in from a new device or
+    place, with what we know of it and what to do if it wasn't them."""
+    user = await repository.get_user(conn, user_id)
+    if user is None:
+        return
+    what = describe(device.user_agent)
+    where = f"the network {device.network}" if device.network else "an unknown network"
+    when = session.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    await c.mailer.queue(
+        conn,
+        to=user.email,
+        subject="New sign-in to your finhub account",
+        text=(
+            f"Hello {user.display_name or user.email},\n\n"
+            f"Your finhub account was signed in to at {when} from {what} on {where} "
+            f".\n\n"
+            "If this was you, there is nothing to do. If it wasn't, reset your password at "
+            f"{c.settings.public_url}/reset-password and sign out of your other devices in "
+            "your security settings.\n"
+        ),
+        tag="security.new_sign_in",
+    )
+    await inbox.notify(
+        conn,
+        user_id=user_id,
+        kind="security.new_sign_in",
+        title="New sign-in to your account",
+        body=f"Signed in at {when} from {what} on {where}. Not you? Reset your password.",
+        data={"session_id": session.id, "network": device.network, "user_agent": what},
+    )
 
 
 def _digest(label: str, value: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import re
 import unicodedata
 from functools import cache
 from importlib import resources
@@ -77,16 +78,17 @@ def blocklist() -> frozenset[str]:
 
 
 def _contains_personal_info(folded: str, email: str | None, display_name: str | None) -> bool:
+    """Whether the password contains the email address, its local part, the name, or any
+    word of them (`ada.lovelace@…` refuses `lovelace-forever-2024`)."""
+    if email and email.lower() in folded:
+        return True
     compact = _alphanumeric(folded)
-    candidates = []
-    if email:
-        local_part = email.lower().partition("@")[0]
-        candidates.append(_alphanumeric(local_part))
-        if email.lower() in folded:
-            return True
-    if display_name:
-        candidates.append(_alphanumeric(display_name.lower()))
-    return any(len(token) >= MIN_PERSONAL_TOKEN and token in compact for token in candidates)
+    personal = [email.lower().partition("@")[0] if email else "", (display_name or "").lower()]
+    tokens = set()
+    for text in personal:
+        tokens.add(_alphanumeric(text))
+        tokens.update(_alphanumeric(word) for word in re.split(r"[^\w]|_", text))
+    return any(len(token) >= MIN_PERSONAL_TOKEN and token in compact for token in tokens)
 
 
 def _alphanumeric(text: str) -> str:

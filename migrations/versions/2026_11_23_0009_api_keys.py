@@ -24,7 +24,7 @@ def upgrade() -> None:
         CREATE TABLE api_keys (
             id                          text        PRIMARY KEY,
             user_id                     text        REFERENCES users (id),
-            organization_id             text,
+            organization_id             text        REFERENCES organizations (id),
             name                        text        NOT NULL
                                         CHECK (length(name) BETWEEN 1 AND 100),
             mode                        text        NOT NULL CHECK (mode IN ('live', 'test')),

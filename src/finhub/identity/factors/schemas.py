@@ -28,7 +28,9 @@ class FactorProof(Strict):
     """One factor: `code` for totp and recovery_code, `credential` for passkey, `pin` for pin."""
 
     code: str | None = Field(None, min_length=1, max_length=64)
-    credential: dict[str, Any] | None = Credential
+    credential: dict[str, Any] | None = Field(
+        None, description="The WebAuthn assertion as JSON (`PublicKeyCredential.toJSON()`)."
+    )
     pin: str | None = Field(None, min_length=1, max_length=32)
 
     @model_validator(mode="after")

@@ -174,3 +174,20 @@ async def test_authenticate_api_key_returns_the_principal_in_process(
     assert principal.owner == f"user:{person.user_id}"
     assert principal.ip == "10.0.0.1"
     assert await authenticate_api_key(conn, key["secret"] + "x", ip=None, now=clock.now()) is None
+
+
+async def test_a_personal_key_reads_its_owners_security_events_with_the_scope(
+    person: Person, anonymous_client: Any
+) -> None:
+    reader = await person.create_key(scopes=["audit:read"])
+    other = await person.create_key(scopes=["wallets:read"])
+    response = await anonymous_client.get(
+        "/v1/me/security-events", headers={"Authorization": f"Bearer {reader['secret']}"}
+    )
+    assert response.status_code == 200, response.text
+    created = [e for e in response.json()["data"] if e["action"] == "api_key.created"]
+    assert len(created) == 2
+    response = await anonymous_client.get(
+        "/v1/me/security-events", headers={"Authorization": f"Bearer {other['secret']}"}
+    )
+    _problem(response, 403, "insufficient_scope")

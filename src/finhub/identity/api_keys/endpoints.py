@@ -30,7 +30,7 @@ KeyPath = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")]
 
-ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int, dict[str, Any]] = {
     401: {"description": "Missing or invalid credentials (problem+json)."},
     403: {
         "description": "Not a person's session (`wrong_principal_type`), no fresh second "
@@ -46,11 +46,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers an operation can give, for its OpenAPI `responses`."""
+    return {status: ERRORS[status] for status in statuses}
+
+
 @router.post(
     "",
     status_code=201,
     response_model=schemas.IssuedApiKeyOut,
-    responses=ERRORS,
+    responses=_errors(401, 403, 404, 422),
     summary="Create an API key",
     description="Issue a key for yourself, or for an organisation with `organization_id` (needs "
     "the `api_keys:manage` permission there). Needs a second factor proven in the last few "
@@ -74,7 +79,7 @@ async def create_api_key(
 @router.get(
     "",
     response_model=Page[schemas.ApiKeyOut],
-    responses=ERRORS,
+    responses=_errors(401, 403, 404, 422),
     summary="List API keys",
     description="Your own keys, or an organisation's with `organization_id` (needs "
     "`api_keys:manage`), newest first, revoked and expired ones included. Secrets are never "
@@ -110,7 +115,7 @@ async def list_api_keys(
 @router.get(
     "/{key_id}",
     response_model=schemas.ApiKeyOut,
-    responses=ERRORS,
+    responses=_errors(401, 403, 404),
     summary="Get an API key",
     description="One of your keys, or of an organisation whose keys you manage.",
 )
@@ -123,7 +128,7 @@ async def get_api_key(key_id: KeyPath, principal: PersonDep, c: ContainerDep) ->
 @router.post(
     "/{key_id}/roll",
     response_model=schemas.IssuedApiKeyOut,
-    responses=ERRORS,
+    responses=_errors(401, 403, 404, 409, 422),
     summary="Roll an API key's secret",
     description="Replace the secret, keeping the key's id, scopes and settings. The new secret "
     "is in this response only. The old secret keeps working for `expire_old_in_seconds` (up "
@@ -151,7 +156,7 @@ async def roll_api_key(
 @router.post(
     "/{key_id}/revoke",
     response_model=schemas.ApiKeyOut,
-    responses=ERRORS,
+    responses=_errors(401, 403, 404),
     summary="Revoke an API key",
     description="The key (and a rolled secret still in its grace period) stops working at "
     "once. Revoking a revoked key changes nothing. No second factor is needed: stopping a "

@@ -3,18 +3,25 @@ organisations created through the API with members in given roles."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 
+from finhub.audit.service import AuditContext
 from finhub.config import Settings
+from finhub.identity.principal import Principal
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
+from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
-from finhub.organizations import repository
+from finhub.organizations import invitations, repository
+from finhub.organizations.access import Caller
+from finhub.organizations.schemas import InvitationCreate
 from tests.factories import create_user, session_token
 
 BASE_URL = "http://finhub.test"
@@ -131,3 +138,71 @@ def problem(response: Any, status: int, code: str) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["code"] == code, body
     return body
+
+
+@dataclass
+class SentMail:
+    to: str
+    subject: str
+    text: str
+    tag: str
+
+
+@dataclass
+class RecordingMailer:
+    """Keeps queued mail in memory, for service-level tests that don't need delivery."""
+
+    sent: list[SentMail] = field(default_factory=list)
+
+    async def queue(
+        self,
+        conn: Connection,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        tag: str,
+    ) -> str:
+        self.sent.append(SentMail(to, subject, text, tag))
+        return new_id("mail")
+
+
+def user_caller(user_id: str, now: datetime) -> Caller:
+    principal = Principal(kind="user", id=user_id, user_id=user_id)
+    return Caller(principal, AuditContext("user", user_id), now)
+
+
+def token_in(text: str) -> str:
+    match = re.search(r"/invitations/accept\?token=(fht_[A-Za-z0-9_\-]+)", text)
+    assert match is not None, text
+    return match.group(1)
+
+
+Inviter = Callable[..., Awaitable[tuple[dict[str, Any], str]]]
+
+
+@pytest.fixture
+def invite_directly(db: Database, clock: OffsetClock, settings: Settings) -> Inviter:
+    """Invite through the service (committed), as the organisation's owner; returns the
+    invitation row and the token its mail carried."""
+
+    async def invite(
+        org: Org, email: str, role: str = "viewer", team_ids: list[str] | None = None
+    ) -> tuple[dict[str, Any], str]:
+        mailer = RecordingMailer()
+        body = InvitationCreate(email=email, role=role, team_ids=team_ids or [])
+        async with db.transaction() as conn:
+            invitation, token = await invitations.invite(
+                conn,
+                user_caller(org.owner.user_id, clock.now()),
+                org.id,
+                body,
+                mailer=mailer,
+                public_url=settings.public_url,
+            )
+        assert [mail.to for mail in mailer.sent] == [email]
+        assert token_in(mailer.sent[0].text) == token
+        return invitation, token
+
+    return invite

@@ -42,7 +42,8 @@ class Actor:
     organization_id: str
     member_id: str | None  # None for the organisation's own API key
     role: str | None
-    permissions: frozenset[str]
+    permissions: frozenset[str]  # what it may do here: its role's, narrowed by a key's scopes
+    role_permissions: frozenset[str]  # its role's alone (an organisation's key: all)
 
     @property
     def is_owner(self) -> bool:
@@ -76,7 +77,7 @@ async def authorize(
         raise ValueError(f"unknown permission {permission!r}")
     actor = await _actor(conn, principal, organization_id)
     if permission is not None and permission not in actor.permissions:
-        _refuse(actor, principal, permission)
+        _refuse(actor, permission)
     return actor
 
 
@@ -86,9 +87,8 @@ async def _actor(conn: Connection, principal: Principal, organization_id: str) -
             raise _not_found()
         if not await repository.organization_exists(conn, organization_id):
             raise _not_found()
-        return Actor(
-            principal, organization_id, None, None, _scoped(principal, frozenset(PERMISSIONS))
-        )
+        every = frozenset(PERMISSIONS)
+        return Actor(principal, organization_id, None, None, _scoped(principal, every), every)
     if principal.kind == "staff" or principal.user_id is None:
         raise _not_found()
     row = await repository.member_access(conn, organization_id, principal.user_id)
@@ -96,9 +96,8 @@ async def _actor(conn: Connection, principal: Principal, organization_id: str) -
         raise _not_found()
     role = row["builtin_role"] or row["custom_role_id"]
     held = role_permissions(row["builtin_role"], row["custom_permissions"])
-    if principal.kind == "api_key":
-        held = _scoped(principal, held)
-    return Actor(principal, organization_id, row["id"], role, held)
+    allowed = _scoped(principal, held) if principal.kind == "api_key" else held
+    return Actor(principal, organization_id, row["id"], role, allowed, held)
 
 
 def role_permissions(builtin_role: str | None, custom: list[str] | None) -> frozenset[str]:
@@ -108,9 +107,10 @@ def role_permissions(builtin_role: str | None, custom: list[str] | None) -> froz
     return frozenset(custom or ()) & PERMISSIONS.keys()
 
 
-def _refuse(actor: Actor, principal: Principal, permission: str) -> None:
+def _refuse(actor: Actor, permission: str) -> None:
+    """The role's verdict first: a key's missing scope only matters if the role would allow."""
     scope = PERMISSION_SCOPES[permission]
-    if principal.kind == "api_key" and not principal.has_scope(scope):
+    if permission in actor.role_permissions:
         raise InsufficientScope(f"The API key lacks the scope {scope}.", required_scopes=[scope])
     raise PermissionDenied(
         f"Your role in this organisation does not include {permission}.",

@@ -6,8 +6,12 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from finhub.audit.service import AuditContext
 from finhub.config import Settings
+from finhub.identity.api_keys.models import NewKey
+from finhub.identity.api_keys.service import create_key
 from finhub.identity.consents import PRIVACY_VERSION, TERMS_VERSION
+from finhub.identity.principal import Principal
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from tests.factories import session_token
@@ -278,3 +282,38 @@ async def test_consents_show_and_change(app: Any, db: Database) -> None:
     # Every change is a new record; the failed request left none.
     assert sorted(history[:3]) == [("marketing", False), ("privacy", True), ("terms", True)]
     assert history[3:] == [("marketing", True), ("terms", True), ("marketing", False)]
+
+
+async def test_api_keys_read_the_profile_but_never_change_credentials(
+    app: Any, db: Database, clock: OffsetClock
+) -> None:
+    email = await sign_up_and_verify(app, db)
+    user_id = await user_id_of(db, email)
+    person = Principal(kind="user", id=user_id, user_id=user_id)
+    async with db.transaction() as conn:
+        issued = await create_key(
+            conn,
+            AuditContext.system("tests"),
+            person,
+            NewKey(name="reader", mode="test", scopes=["profile:read"]),
+            now=clock.now(),
+        )
+    key = auth(issued.secret)
+    async with client_from(app) as client:
+        reads = [await client.get(path, headers=key) for path in READABLE]
+        patch = await client.patch("/v1/me", json={"locale": "th"}, headers=key)
+        password = await client.post(
+            "/v1/me/password",
+            json={"current_password": "x" * 12, "new_password": "y" * 12},
+            headers=key,
+        )
+        others = await client.post("/v1/me/sessions/revoke-others", headers=key)
+    assert [read.status_code for read in reads] == [200, 200, 200]
+    assert reads[0].json()["id"] == user_id
+    assert patch.status_code == 403
+    assert patch.json()["code"] == "insufficient_scope"
+    assert password.status_code == others.status_code == 403
+    assert password.json()["code"] == others.json()["code"] == "wrong_principal_type"
+
+
+READABLE = ("/v1/me", "/v1/me/sessions", "/v1/me/consents")

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 
-from finhub.identity import passwords
+from finhub.identity import passwords, tokens
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
+from finhub.kit.secrets import secret_hash
 from tests.identity.people.support import (
     STRONG_PASSWORD,
     audit_events,
@@ -258,3 +259,33 @@ async def test_an_outdated_hash_is_upgraded_at_sign_in(app: Any, db: Database) -
     assert row is not None
     assert not passwords.needs_rehash(row["password_hash"])
     assert f"m={passwords.ARGON2_MEMORY_KIB},t={passwords.ARGON2_TIME_COST}" in row["password_hash"]
+
+
+async def test_a_second_factor_turns_sign_in_into_a_challenge(app: Any, db: Database) -> None:
+    email = await sign_up_and_verify(app, db)
+    user_id = await user_id_of(db, email)
+    async with db.connection() as conn:
+        # An unused recovery code is an enrolled second factor.
+        await conn.execute(
+            "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (%s, %s, now())",
+            (user_id, secret_hash("test-recovery-code")),
+        )
+    async with client_from(app) as client:
+        response = await sign_in(client, email)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "sign_in_challenge"
+    assert body["status"] == "second_factor_required"
+    assert body["methods"] == ["recovery_code"]
+    assert "set-cookie" not in response.headers
+    async with db.connection() as conn:
+        challenge = await tokens.peek(
+            conn, purpose="sign_in_challenge", token=body["challenge_token"], now=datetime.now(UTC)
+        )
+        cursor = await conn.execute(
+            "SELECT count(*) AS n FROM sessions WHERE user_id = %s", (user_id,)
+        )
+        row = await cursor.fetchone()
+    assert challenge.subject_id == user_id
+    assert row is not None
+    assert row["n"] == 0

@@ -282,6 +282,10 @@ async def _warn_existing_account(
     existing = await repository.find_user_by_email(conn, email)
     if existing is None:
         return
+    if existing.status == "pending_verification":
+        # The owner most likely lost the first mail: a fresh link helps more than a warning.
+        await send_verification(conn, c, existing)
+        return
     await _mail(
         conn,
         c,

@@ -17,6 +17,7 @@ from tests.identity.people.support import (
     link_token,
     mails_to,
     sign_in,
+    sign_up_and_verify,
     sign_up_body,
     unique_email,
     user_id_of,
@@ -136,20 +137,36 @@ async def test_bad_input_is_a_validation_error(app: Any) -> None:
 async def test_sign_up_with_a_registered_email_answers_the_same_and_warns_the_owner(
     app: Any, db: Database
 ) -> None:
-    email = unique_email()
+    email = await sign_up_and_verify(app, db)
     async with client_from(app) as client:
-        first = await client.post("/v1/auth/sign-up", json=sign_up_body(email))
-        second = await client.post(
+        fresh = await client.post("/v1/auth/sign-up", json=sign_up_body(unique_email()))
+        taken = await client.post(
             "/v1/auth/sign-up",
             json=sign_up_body(email.upper(), password="another fine password 9"),
         )
-    assert (first.status_code, first.content) == (second.status_code, second.content)
-    user = await _user_row(db, email)
-    assert user is not None
+        still_old_password = await sign_in(client, email)
+    assert (fresh.status_code, fresh.content) == (taken.status_code, taken.content)
+    assert still_old_password.status_code == 200
     warnings = await mails_to(db, email, "auth.sign_up_existing")
     assert len(warnings) == 1
     assert "already" in warnings[0]["text_body"]
-    assert len(await mails_to(db, email, "auth.verify_email")) == 1
+    events = await audit_events(db, await user_id_of(db, email), "auth.sign_up")
+    assert [event["outcome"] for event in events] == ["success", "failure"]
+
+
+async def test_signing_up_again_before_verifying_sends_a_fresh_link(app: Any, db: Database) -> None:
+    email = unique_email()
+    async with client_from(app) as client:
+        first = await client.post("/v1/auth/sign-up", json=sign_up_body(email))
+        old_token = await link_token(db, email, "auth.verify_email", "/verify-email")
+        second = await client.post("/v1/auth/sign-up", json=sign_up_body(email))
+        new_token = await link_token(db, email, "auth.verify_email", "/verify-email")
+        old = await client.post("/v1/auth/verify-email", json={"token": old_token})
+        new = await client.post("/v1/auth/verify-email", json={"token": new_token})
+    assert (first.status_code, first.content) == (second.status_code, second.content)
+    assert len(await mails_to(db, email, "auth.verify_email")) == 2
+    assert await mails_to(db, email, "auth.sign_up_existing") == []
+    assert (old.status_code, new.status_code) == (400, 200)
 
 
 async def test_verification_activates_the_account_once(app: Any, db: Database) -> None:

@@ -248,6 +248,21 @@ def bench_ledger(
         )
 
 
+@bench_app.command("auth")
+def bench_auth(
+    seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 10.0,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Sign-in clients and in-process tasks.")
+    ] = 8,
+) -> None:
+    """argon2 cost, sign-ins/s and what authentication adds to a request, next to pgbench."""
+    from finhub.bench.auth import run_auth_benchmark
+
+    settings = _settings()
+    with database(settings) as url:
+        run_auth_benchmark(url, settings, seconds=seconds, concurrency=concurrency)
+
+
 @app.command()
 def backup(file: Annotated[Path, typer.Argument(help="Where to write the backup.")]) -> None:
     """Write a consistent backup of all data (pg_dump custom format)."""

@@ -160,3 +160,15 @@ async def test_strangers_and_anonymous_callers_see_nothing(
         403,
         "wrong_principal_type",
     )
+
+
+async def test_creating_is_idempotent(make_person: PersonFactory) -> None:
+    founder = await make_person()
+    body = {"legal_name": "Once", "registration_number": registration(), "country": "NL"}
+    headers = {"Idempotency-Key": "create-once"}
+    first = await founder.client.post("/v1/organizations", json=body, headers=headers)
+    again = await founder.client.post("/v1/organizations", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert len((await founder.client.get("/v1/organizations")).json()["data"]) == 1

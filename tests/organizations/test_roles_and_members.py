@@ -3,11 +3,16 @@ changes taking effect at once, the rules on owners and on granting more than one
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 
+from finhub.kit.clock import OffsetClock
+from finhub.kit.db import Database
+from finhub.organizations import members
+from finhub.organizations.errors import LastOwner
 from finhub.organizations.permissions import (
     BUILT_IN_ROLES,
     PERMISSION_SCOPES,
@@ -15,7 +20,7 @@ from finhub.organizations.permissions import (
     ROLE_PERMISSIONS,
 )
 from finhub.organizations.schemas import PermissionMatrixOut, RoleOut
-from tests.organizations.conftest import MemberFactory, Org, Person, problem
+from tests.organizations.conftest import MemberFactory, Org, Person, problem, user_caller
 
 
 def _must_pass(response: Any) -> None:
@@ -255,3 +260,42 @@ async def test_unknown_roles_and_members(org: Org, add_member: MemberFactory) ->
         "member_not_found",
     )
     assert (await org.owner.client.get(path)).json()["role"] == "viewer"
+
+
+async def test_two_owners_stepping_down_at_once_leave_one_owner(
+    org: Org, add_member: MemberFactory, db: Database, clock: OffsetClock
+) -> None:
+    second = await add_member(org, "owner")
+
+    async def step_down(user_id: str, member_id: str) -> str:
+        try:
+            async with db.transaction() as conn:
+                await members.change_role(
+                    conn, user_caller(user_id, clock.now()), org.id, member_id, "admin"
+                )
+        except LastOwner:
+            return "refused"
+        return "demoted"
+
+    outcomes = await asyncio.gather(
+        step_down(org.owner.user_id, org.owner.member_ids[org.id]),
+        step_down(second.user_id, second.member_ids[org.id]),
+    )
+    assert sorted(outcomes) == ["demoted", "refused"]
+    listed = (await org.owner.client.get(f"/v1/organizations/{org.id}/members")).json()["data"]
+    assert [m["role"] for m in listed].count("owner") == 1
+
+
+async def test_members_are_paged(org: Org, add_member: MemberFactory) -> None:
+    added = [await add_member(org, "viewer") for _ in range(3)]
+    base = f"/v1/organizations/{org.id}/members"
+    first = (await org.owner.client.get(base, params={"limit": 2})).json()
+    second = (
+        await org.owner.client.get(
+            base, params={"limit": 2, "starting_after": first["next_starting_after"]}
+        )
+    ).json()
+    seen = [m["id"] for m in first["data"] + second["data"]]
+    expected = [p.member_ids[org.id] for p in reversed(added)] + [org.owner.member_ids[org.id]]
+    assert seen == expected
+    assert (first["has_more"], second["has_more"]) == (True, False)

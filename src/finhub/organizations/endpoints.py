@@ -414,17 +414,12 @@ async def create_invitation(
     c: ContainerDep,
     idem: IdempotentDep,
 ) -> Response:
-    now = c.clock.now()
+    caller = _caller(request, principal, c)
     async with c.db.transaction() as conn:
         invitation, _token = await invitations.invite(
-            conn,
-            _caller(request, principal, c),
-            organization_id,
-            body,
-            mailer=c.mailer,
-            public_url=c.settings.public_url,
+            conn, caller, organization_id, body, mailer=c.mailer, public_url=c.settings.public_url
         )
-        response = await idem.respond(conn, 201, schemas.invitation_out(invitation, now))
+        response = await idem.respond(conn, 201, schemas.invitation_out(invitation, caller.now))
     c.mailer.kick()
     return response
 

@@ -16,12 +16,13 @@ half the CPU per transfer).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from psycopg import Error as DatabaseError
 
 from finhub.kit.db import Database
+from finhub.kit.db.engine import Connection
 from finhub.kit.idempotency import IdempotencyClaim, complete_many
 from finhub.kit.logging import get_logger
 from finhub.ledger.models import Transaction, TransactionSpec
@@ -31,6 +32,8 @@ log = get_logger(__name__)
 
 # Renders the response stored for an idempotency key once the transaction exists.
 Renderer = Callable[[Transaction], tuple[int, bytes]]
+# Writes the audit record of a posted transaction, in the commit that posts it.
+TransactionAudit = Callable[[Connection, Transaction], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -39,6 +42,7 @@ class _Item:
     future: asyncio.Future[Transaction]
     claim: IdempotencyClaim | None = None
     render: Renderer | None = None
+    audit: TransactionAudit | None = None
     response: tuple[int, bytes] | None = field(default=None)
 
 
@@ -74,15 +78,16 @@ class TransferBatcher:
         *,
         claim: IdempotencyClaim | None = None,
         render: Renderer | None = None,
+        audit: TransactionAudit | None = None,
     ) -> Transaction:
         """Post one transaction with the next group commit; raises its rule error if any.
 
         With a claim, the rendered response is stored for the idempotency key in the same
-        commit as the transaction.
+        commit as the transaction, and so is the audit record.
         """
         self.start()
         future: asyncio.Future[Transaction] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(spec, future, claim, render))
+        await self._queue.put(_Item(spec, future, claim, render, audit))
         # shield: a caller that goes away must not cancel a commit already under way.
         return await asyncio.shield(future)
 
@@ -118,6 +123,10 @@ class TransferBatcher:
                     item.response = item.render(outcome.transaction)
                     completions.append((item.claim, *item.response))
             await complete_many(conn, completions)
+            # Last, because an audit record holds the audit chain's head until commit.
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if outcome.transaction is not None and item.audit is not None:
+                    await item.audit(conn, outcome.transaction)
         for item, outcome in zip(batch, outcomes, strict=True):
             if outcome.error is not None:
                 _fail(item, outcome.error)

@@ -12,15 +12,20 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from finhub.api import ContainerDep, IdempotentDep, json_response
-from finhub.identity.principal import Access
+from finhub.audit.service import AuditContext, record
+from finhub.identity.principal import Access, Principal
+from finhub.kit.db.engine import Connection
 from finhub.kit.jsonutil import dumps
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
 from finhub.ledger import schemas
+from finhub.ledger.batcher import TransactionAudit
 from finhub.ledger.models import AccountType, EntrySpec, Transaction, TransactionKind
 from finhub.ledger.repository import AccountFilter, TransactionFilter
 
 LEDGER_ACCESS = Access("staff", staff_roles=("admin", "operations"))
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"], dependencies=[Depends(LEDGER_ACCESS)])
+# The same dependency as the router's (FastAPI runs it once per request), for the audit trail.
+Staff = Annotated[Principal, Depends(LEDGER_ACCESS)]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid credentials (problem+json)."},
@@ -39,6 +44,48 @@ def _entry_specs(entries: list[schemas.EntryIn]) -> list[EntrySpec]:
     return [EntrySpec(e.account, e.direction, e.amount, asset=e.asset) for e in entries]
 
 
+def _transaction_audit(request: Request, staff: Principal) -> TransactionAudit:
+    """Records a posted transaction in the audit trail, in the transaction that posts it."""
+    context = AuditContext.from_request(request, staff)
+
+    async def audit(conn: Connection, transaction: Transaction) -> None:
+        await record(
+            conn,
+            context,
+            "ledger.transaction_posted",
+            object_type="ledger_transaction",
+            object_id=transaction.id,
+            after=_transaction_summary(transaction),
+        )
+
+    return audit
+
+
+async def _audit(
+    conn: Connection,
+    request: Request,
+    staff: Principal,
+    action: str,
+    object_type: str,
+    after: dict[str, Any],
+) -> None:
+    context = AuditContext.from_request(request, staff)
+    object_id = after.get("id") or after["code"]
+    await record(conn, context, action, object_type=object_type, object_id=object_id, after=after)
+
+
+def _transaction_summary(transaction: Transaction) -> dict[str, Any]:
+    return {
+        "kind": transaction.kind.value,
+        "entries": [
+            [e.account_id, e.direction.value, e.phase.value, str(e.amount), e.asset]
+            for e in transaction.entries
+        ],
+        "pending_id": transaction.pending_id,
+        "reverses_id": transaction.reverses_id,
+    }
+
+
 # --- assets -----------------------------------------------------------------------------------
 
 
@@ -51,10 +98,14 @@ def _entry_specs(entries: list[schemas.EntryIn]) -> list[EntrySpec]:
     description="Register a non-ISO asset (e.g. BTC with scale 8, reward points with scale 0). "
     "ISO 4217 currencies exist already and need no registration.",
 )
-async def create_asset(body: schemas.AssetCreate, c: ContainerDep, idem: IdempotentDep) -> Response:
+async def create_asset(
+    body: schemas.AssetCreate, request: Request, staff: Staff, c: ContainerDep, idem: IdempotentDep
+) -> Response:
     async with c.db.transaction() as conn:
         asset = await c.ledger.create_asset(conn, body.code, body.scale, body.name)
-        return await idem.respond(conn, 201, schemas.asset_out(asset))
+        payload = schemas.asset_out(asset)
+        await _audit(conn, request, staff, "ledger.asset_created", "asset", payload)
+        return await idem.respond(conn, 201, payload)
 
 
 @router.get(
@@ -81,7 +132,11 @@ async def list_assets(c: ContainerDep) -> Response:
     description="Open an account for one asset, with its type, normal side and optional limits.",
 )
 async def create_account(
-    body: schemas.AccountCreate, c: ContainerDep, idem: IdempotentDep
+    body: schemas.AccountCreate,
+    request: Request,
+    staff: Staff,
+    c: ContainerDep,
+    idem: IdempotentDep,
 ) -> Response:
     async with c.db.transaction() as conn:
         account = await c.ledger.create_account(
@@ -98,7 +153,9 @@ async def create_account(
             credits_must_not_exceed_debits=body.credits_must_not_exceed_debits,
             overdraft_limit=body.overdraft_limit,
         )
-        return await idem.respond(conn, 201, schemas.account_out(account))
+        payload = schemas.account_out(account)
+        await _audit(conn, request, staff, "ledger.account_opened", "ledger_account", payload)
+        return await idem.respond(conn, 201, payload)
 
 
 @router.get(
@@ -156,10 +213,18 @@ async def get_account(account_id: AccountPath, c: ContainerDep) -> Response:
     description="Only an empty account (zero balance, no holds) can be closed. A closed "
     "account takes no new entries.",
 )
-async def close_account(account_id: AccountPath, c: ContainerDep, idem: IdempotentDep) -> Response:
+async def close_account(
+    account_id: AccountPath,
+    request: Request,
+    staff: Staff,
+    c: ContainerDep,
+    idem: IdempotentDep,
+) -> Response:
     async with c.db.transaction() as conn:
         account = await c.ledger.close_account(conn, account_id)
-        return await idem.respond(conn, 200, schemas.account_out(account))
+        payload = schemas.account_out(account)
+        await _audit(conn, request, staff, "ledger.account_closed", "ledger_account", payload)
+        return await idem.respond(conn, 200, payload)
 
 
 @router.get(
@@ -232,11 +297,16 @@ def _transaction_spec(c: ContainerDep, body: schemas.TransactionCreate) -> Any:
     "`pending: true` the amounts are held until posted, voided or expired.",
 )
 async def create_transaction(
-    body: schemas.TransactionCreate, c: ContainerDep, idem: IdempotentDep
+    body: schemas.TransactionCreate,
+    request: Request,
+    staff: Staff,
+    c: ContainerDep,
+    idem: IdempotentDep,
 ) -> Response:
     spec = _transaction_spec(c, body)
     async with c.db.transaction() as conn:
         transaction = await c.ledger.post_one(conn, spec)
+        await _transaction_audit(request, staff)(conn, transaction)
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 
@@ -250,11 +320,19 @@ async def create_transaction(
     "`index`). `independent`: each is posted or rejected on its own, with a result per item.",
 )
 async def create_batch(
-    body: schemas.BatchCreate, request: Request, c: ContainerDep, idem: IdempotentDep
+    body: schemas.BatchCreate,
+    request: Request,
+    staff: Staff,
+    c: ContainerDep,
+    idem: IdempotentDep,
 ) -> Response:
     specs = [_transaction_spec(c, item) for item in body.transactions]
     async with c.db.transaction() as conn:
         outcomes = await c.ledger.post(conn, specs, atomic=body.mode == "atomic")
+        audit = _transaction_audit(request, staff)
+        for outcome in outcomes:
+            if outcome.transaction is not None:
+                await audit(conn, outcome.transaction)
         payload = schemas.batch_out(body.mode, outcomes, request.url.path)
         return await idem.respond(conn, 201, payload)
 
@@ -309,6 +387,8 @@ async def get_transaction(transaction_id: TransactionPath, c: ContainerDep) -> R
 )
 async def post_pending(
     transaction_id: TransactionPath,
+    request: Request,
+    staff: Staff,
     c: ContainerDep,
     idem: IdempotentDep,
     body: schemas.PostPendingIn | None = None,
@@ -319,6 +399,7 @@ async def post_pending(
         transaction = await c.ledger.post_pending(
             conn, transaction_id, amount=body.amount, entries=entries, description=body.description
         )
+        await _transaction_audit(request, staff)(conn, transaction)
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 
@@ -332,6 +413,8 @@ async def post_pending(
 )
 async def void_pending(
     transaction_id: TransactionPath,
+    request: Request,
+    staff: Staff,
     c: ContainerDep,
     idem: IdempotentDep,
     body: schemas.VoidPendingIn | None = None,
@@ -339,6 +422,7 @@ async def void_pending(
     description = body.description if body else None
     async with c.db.transaction() as conn:
         transaction = await c.ledger.void_pending(conn, transaction_id, description=description)
+        await _transaction_audit(request, staff)(conn, transaction)
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 
@@ -353,6 +437,8 @@ async def void_pending(
 )
 async def reverse_transaction(
     transaction_id: TransactionPath,
+    request: Request,
+    staff: Staff,
     c: ContainerDep,
     idem: IdempotentDep,
     body: schemas.ReverseIn | None = None,
@@ -362,6 +448,7 @@ async def reverse_transaction(
         transaction = await c.ledger.reverse(
             conn, transaction_id, description=body.description, metadata=body.metadata
         )
+        await _transaction_audit(request, staff)(conn, transaction)
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 
@@ -379,7 +466,11 @@ async def reverse_transaction(
     "move money one payment at a time.",
 )
 async def create_transfer(
-    body: schemas.TransferCreate, c: ContainerDep, idem: IdempotentDep
+    body: schemas.TransferCreate,
+    request: Request,
+    staff: Staff,
+    c: ContainerDep,
+    idem: IdempotentDep,
 ) -> Response:
     spec = c.ledger.transfer_spec(
         ledger_id=body.ledger,
@@ -399,6 +490,8 @@ async def create_transfer(
         rendered.append(dumps(schemas.transaction_out(transaction)))
         return 201, rendered[-1]
 
-    transaction = await c.batcher.submit(spec, claim=idem.claim, render=render)
+    transaction = await c.batcher.submit(
+        spec, claim=idem.claim, render=render, audit=_transaction_audit(request, staff)
+    )
     body_bytes = rendered[-1] if rendered else dumps(schemas.transaction_out(transaction))
     return Response(body_bytes, status_code=201, media_type="application/json")

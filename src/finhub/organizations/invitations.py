@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from finhub.audit.service import record
+from finhub.identity import service as identity
 from finhub.identity import tokens
 from finhub.identity.principal import Principal
 from finhub.kit.db.engine import Connection, Row
@@ -49,10 +50,6 @@ class MailQueue(Protocol):
     ) -> str: ...
 
 
-def normalized_email(email: str) -> str:
-    return email.strip().lower()
-
-
 async def invite(
     conn: Connection,
     caller: Caller,
@@ -67,7 +64,7 @@ async def invite(
     actor = await authorize(conn, caller.principal, organization_id, "members:manage")
     actor.may_grant(data.role, await permissions_of_role(conn, organization_id, data.role))
     await _require_teams(conn, organization_id, data.team_ids)
-    email = normalized_email(data.email)
+    email = identity.normalise_email(data.email)
     if await repository.is_member_email(conn, organization_id, email):
         raise AlreadyMember("Someone with that email address is a member already.")
     replaced = await repository.open_invitation_for(conn, organization_id, email)
@@ -203,11 +200,10 @@ async def accept(conn: Connection, caller: Caller, token: str) -> Row:
 
 
 async def _require_invited_person(conn: Connection, user_id: str, invitation: Row) -> None:
-    person = await repository.person(conn, user_id)
+    person = await identity.profile(conn, user_id)
     if (
-        person is None
-        or person["email_verified_at"] is None
-        or person["email_normalized"] != invitation["email_normalized"]
+        not person["email_verified"]
+        or identity.normalise_email(person["email"]) != invitation["email_normalized"]
     ):
         # Raising rolls back the token's use: the invited person can still accept.
         raise InvitationEmailMismatch(
@@ -268,9 +264,7 @@ async def _send(
 
 
 async def _inviter_name(conn: Connection, actor: Actor) -> str:
-    user_id = actor.principal.user_id
-    if user_id is not None:
-        person = await repository.person(conn, user_id)
-        if person is not None:
-            return str(person["display_name"] or person["email"])
-    return "An administrator"
+    if actor.principal.user_id is None:
+        return "An administrator"  # the organisation's own API key
+    person = await identity.profile(conn, actor.principal.user_id)
+    return str(person["display_name"] or person["email"])

@@ -88,18 +88,6 @@ def _page(starting_after: str | None, column: str) -> tuple[str, list[Any]]:
     return f" AND {column} < %s", [starting_after]
 
 
-# --- people (read only: the identity module owns them) ----------------------------------------
-
-
-async def person(conn: Connection, user_id: str) -> Row | None:
-    return await _one(
-        conn,
-        "SELECT id, email, email_normalized, email_verified_at, display_name, status"
-        " FROM users WHERE id = %s",
-        (user_id,),
-    )
-
-
 # --- organisations ----------------------------------------------------------------------------
 
 

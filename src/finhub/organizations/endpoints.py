@@ -50,10 +50,15 @@ AUTH: dict[int | str, dict[str, Any]] = {
     ),
     404: _problem("No such organisation (or object in it), or the caller is not a member"),
 }
-WRITES: dict[int | str, dict[str, Any]] = {
-    **AUTH,
-    409: _problem("Conflicts with the organisation's current state"),
-    422: _problem("Invalid request"),
+INVALID: dict[int | str, dict[str, Any]] = {422: _problem("Invalid request")}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _problem("Conflicts with the organisation's current state")
+}
+CHANGES: dict[int | str, dict[str, Any]] = {**AUTH, **INVALID}
+WRITES: dict[int | str, dict[str, Any]] = {**CHANGES, **CONFLICT}
+PERSON: dict[int | str, dict[str, Any]] = {
+    401: AUTH[401],
+    403: _problem("Only a signed-in person can do this (`wrong_principal_type`)"),
 }
 
 
@@ -68,7 +73,7 @@ def _caller(request: Request, principal: Principal, c: ContainerDep) -> Caller:
     "",
     status_code=201,
     response_model=schemas.OrganizationOut,
-    responses=WRITES,
+    responses={**PERSON, **CONFLICT, **INVALID},
     summary="Create an organisation",
     description="A signed-in person registers an organisation (legal name, registration "
     "number, ISO 3166-1 country) and becomes its first owner. A registration number is "
@@ -89,7 +94,7 @@ async def create_organization(
 @router.get(
     "",
     response_model=Page[schemas.OrganizationOut],
-    responses=AUTH,
+    responses={401: AUTH[401], 403: AUTH[403]},
     summary="List my organisations",
     description="The organisations the caller is a member of, newest first. An "
     "organisation's API key sees its own organisation.",
@@ -127,7 +132,9 @@ async def preview_invitation(body: schemas.InvitationToken, c: ContainerDep) -> 
     status_code=201,
     response_model=schemas.MemberOut,
     responses={
-        **WRITES,
+        **PERSON,
+        **CONFLICT,
+        **INVALID,
         400: _problem("The token is invalid, expired, revoked or used (`invalid_token`)"),
         403: _problem(
             "Not a signed-in person, or the person's verified email is not the invited one "
@@ -168,7 +175,7 @@ async def get_organization(
 @router.patch(
     "/{organization_id}",
     response_model=schemas.OrganizationOut,
-    responses=WRITES,
+    responses=CHANGES,
     summary="Change an organisation",
     description="Change the legal or display name (`org:manage`). The registration number "
     "and country identify the legal entity and can't change.",
@@ -269,7 +276,7 @@ async def update_member(
 @router.delete(
     "/{organization_id}/members/{member_id}",
     response_model=schemas.DeletedOut,
-    responses=WRITES,
+    responses={**AUTH, **CONFLICT},
     summary="Remove a member, or leave",
     description="Removing someone else needs `members:manage` (an owner only by an owner); "
     "any member may remove themselves to leave. The last owner can't be removed or leave "
@@ -578,7 +585,7 @@ async def update_team(
 @router.delete(
     "/{organization_id}/teams/{team_id}",
     response_model=schemas.DeletedOut,
-    responses=WRITES,
+    responses=AUTH,
     summary="Delete a team",
     description="`teams:manage`. Its members stay in the organisation.",
 )
@@ -625,7 +632,7 @@ async def list_team_members(
     "/{organization_id}/teams/{team_id}/members",
     status_code=201,
     response_model=schemas.MemberOut,
-    responses=WRITES,
+    responses=CHANGES,
     summary="Add a member to a team",
     description="`teams:manage`. The member must belong to the organisation (404 "
     "`member_not_found`). Adding someone already in the team answers 200.",
@@ -649,7 +656,7 @@ async def add_team_member(
 @router.delete(
     "/{organization_id}/teams/{team_id}/members/{member_id}",
     response_model=schemas.DeletedOut,
-    responses=WRITES,
+    responses=AUTH,
     summary="Remove a member from a team",
     description="`teams:manage`. The member stays in the organisation.",
 )

@@ -20,7 +20,7 @@ from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from finhub.api import Container
 from finhub.audit.service import AuditContext, record
 from finhub.config import Settings
-from finhub.errors import Conflict, FinhubError, Forbidden
+from finhub.errors import Conflict, FinhubError, Forbidden, NotFound
 from finhub.identity import consents, devices, passwords, repository, sessions, tokens
 from finhub.identity.errors import (
     AccountDisabled,
@@ -617,7 +617,7 @@ async def _password_notice(conn: Connection, c: Container, user: User, how: str)
 async def profile(conn: Connection, user_id: str) -> dict[str, Any]:
     user = await repository.get_user(conn, user_id)
     if user is None:
-        raise SessionNotFound("No such person.")
+        raise NotFound("No such person.")
     return {
         "object": "user",
         "id": user.id,

@@ -17,7 +17,8 @@ from finhub.cli import app as cli_app
 from finhub.config import get_settings
 from finhub.kit.ids import new_id
 from tests.identity.factors.support import PASSWORD, client_for
-from tests.identity.staff.test_staff import Member, sign_in
+from tests.identity.staff.conftest import Member
+from tests.identity.staff.test_staff import sign_in
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from finhub.errors import FinhubError, TooManyAttempts
 from finhub.identity import sessions, tokens
 from finhub.identity.factors import passkeys, recovery, repository, totp
-from finhub.identity.factors.crypto import Keyring
+from finhub.identity.factors.crypto import Keyring, Sealed
 from finhub.identity.factors.pin import pin_matches
 from finhub.identity.factors.repository import Identity
 from finhub.identity.principal import Principal
@@ -313,6 +313,17 @@ async def tell(
     )
     if not identity.is_staff:
         await inbox.notify(conn, user_id=identity.id, kind=kind, title=title, body=body)
+
+
+async def reseal_totp_secrets(conn: Connection, keyring: Keyring) -> int:
+    """After a key rotation, seal every TOTP secret still under a retired key with the current
+    one (the retired key must still be in `keyring`); returns how many were resealed."""
+    rows = await repository.totp_to_reseal(conn, keyring.current_id)
+    for row in rows:
+        sealed = Sealed(row["key_id"], row["secret_ciphertext"])
+        secret = keyring.open(sealed, context=row["id"])
+        await repository.reseal_totp(conn, row["id"], keyring.seal(secret, context=row["id"]))
+    return len(rows)
 
 
 async def require_identity(conn: Connection, identity_id: str) -> Identity:

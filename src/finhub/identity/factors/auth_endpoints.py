@@ -35,6 +35,7 @@ from finhub.identity.factors.service import (
     throttle_keys,
 )
 from finhub.identity.principal import Access, Principal
+from finhub.identity.schemas import SessionOut
 from finhub.identity.service import (
     SIGN_IN_CHALLENGE,
     finish_sign_in,
@@ -68,6 +69,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/v1/auth/sign-in/second-factor",
+    response_model=SessionOut,
     responses=ERRORS,
     summary="Complete a sign-in with a second factor",
     description="Exchanges the `challenge_token` of a password sign-in plus a TOTP code, a "
@@ -169,6 +171,7 @@ async def passkey_sign_in_options(c: ContainerDep) -> Response:
 
 @router.post(
     "/v1/auth/passkeys/sign-in",
+    response_model=SessionOut,
     responses=ERRORS,
     summary="Sign in with a passkey",
     description="Verifies a passkey assertion made with the sign-in options and opens a session "

@@ -69,7 +69,7 @@ async def sign_in(body: schemas.SignInIn, request: Request, c: ContainerDep) -> 
         200,
         {
             "object": "staff_sign_in_challenge",
-            "id": challenge.token[-12:],
+            "status": "second_factor_required",
             "challenge_token": challenge.token,
             "methods": ["totp", "recovery_code"],
             "expires_at": challenge.expires_at,

@@ -48,7 +48,7 @@ class EnrolmentIn(EnrolmentTokenIn):
 
 class ChallengeOut(BaseModel):
     object: Literal["staff_sign_in_challenge"]
-    id: str
+    status: Literal["second_factor_required"]
     challenge_token: str
     methods: list[str]
     expires_at: datetime

@@ -28,6 +28,10 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(staff_app, name="staff", help="Back-office staff accounts.")
 app.add_typer(audit_app, name="audit", help="The hash-chained audit trail.")
 app.add_typer(mail_app, name="mail", help="The local dev mailbox.")
+secret_key_app = typer.Typer(
+    help="The key that signs links and seals secrets.", no_args_is_help=True
+)
+app.add_typer(secret_key_app, name="secret-key")
 
 
 def cli_settings() -> Settings:
@@ -261,6 +265,32 @@ def bench_auth(
     settings = _settings()
     with database(settings) as url:
         run_auth_benchmark(url, settings, seconds=seconds, concurrency=concurrency)
+
+
+@secret_key_app.command("reseal")
+def secret_key_reseal() -> None:
+    """Seal second-factor secrets again under the current secret key (after a rotation, with
+    the old key in FINHUB_RETIRED_SECRET_KEYS)."""
+    from finhub.identity.factors.service import keyring_for, reseal_totp_secrets
+    from finhub.kit.db import Database
+    from finhub.kit.secrets import load_or_create_secret_key
+
+    settings = _settings()
+    current = load_or_create_secret_key(settings.data_dir, settings.secret_key)
+    keyring = keyring_for(current, tuple(settings.retired_secret_keys))
+
+    async def reseal(url: str) -> int:
+        db = Database(url, min_size=1, max_size=1)
+        await db.open()
+        try:
+            async with db.transaction() as conn:
+                return await reseal_totp_secrets(conn, keyring)
+        finally:
+            await db.close()
+
+    with database(settings) as url:
+        count = asyncio.run(reseal(url))
+    typer.echo(f"{count} secrets sealed again under the current key")
 
 
 @app.command()

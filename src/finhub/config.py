@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default=None,
         description="Signs links and tokens; unset means a random key kept in the data directory.",
     )
+    retired_secret_keys: list[str] = Field(
+        default=[],
+        description="Earlier secret keys (a JSON list), kept only to open what they sealed "
+        "until `finhub secret-key reseal` has moved it to the current key.",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Where people reach finhub; links in emails and the passkey origin use it.",

@@ -86,12 +86,13 @@ class FactorDeps:
 
     @classmethod
     def of(cls, c: Container) -> FactorDeps:
-        return cls(c.settings, keyring_for(c.secret_key), c.throttle, c.mailer)
+        keyring = keyring_for(c.secret_key, tuple(c.settings.retired_secret_keys))
+        return cls(c.settings, keyring, c.throttle, c.mailer)
 
 
 @lru_cache(maxsize=4)
-def keyring_for(secret_key: str) -> Keyring:
-    return Keyring(secret_key)
+def keyring_for(secret_key: str, retired: tuple[str, ...] = ()) -> Keyring:
+    return Keyring(secret_key, retired)
 
 
 async def second_factor_methods(conn: Connection, identity_id: str) -> list[str]:

@@ -56,6 +56,10 @@ async def create_staff(
     return staff_id
 
 
+# Tests move the shared clock forward; sessions made here outlive that.
+LONG_SESSIONS = Settings(session_idle_minutes=60 * 24 * 3650, session_max_hours=24 * 3650)
+
+
 async def session_token(
     conn: Connection,
     *,
@@ -65,10 +69,11 @@ async def session_token(
     settings: Settings | None = None,
     clock: Clock | None = None,
 ) -> str:
-    """A bearer token for a signed-in session (aal 2 and stepped up by default)."""
+    """A bearer token for a signed-in session (aal 2 and stepped up by default). Pass the
+    app's clock when the test needs the step-up to be fresh."""
     session = await sessions.start_session(
         conn,
-        settings or Settings(),
+        settings or LONG_SESSIONS,
         now=(clock or SystemClock()).now(),
         aal=aal,
         user_id=user_id,

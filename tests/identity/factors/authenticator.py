@@ -47,6 +47,7 @@ class StoredCredential:
 class SoftAuthenticator:
     origin: str
     credentials: dict[bytes, StoredCredential] = field(default_factory=dict)
+    verifies_user: bool = True  # False: a security key that only checks presence
 
     def create(self, options: dict[str, Any]) -> dict[str, Any]:
         """`navigator.credentials.create()` for the JSON options the server sent."""
@@ -110,7 +111,9 @@ class SoftAuthenticator:
         return SoftAuthenticator(self.origin, copies)
 
     def _auth_data(self, rp_id: str, extra_flags: int, sign_count: int) -> bytes:
-        flags = FLAG_USER_PRESENT | FLAG_USER_VERIFIED | extra_flags
+        flags = FLAG_USER_PRESENT | extra_flags
+        if self.verifies_user:
+            flags |= FLAG_USER_VERIFIED
         return (
             hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + struct.pack(">I", sign_count)
         )

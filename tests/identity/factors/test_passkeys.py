@@ -128,6 +128,22 @@ async def test_password_less_sign_in_opens_an_aal2_session(
     assert "auth.sign_in:success" in await audit_actions(db, person.id)
 
 
+async def test_a_passkey_that_did_not_verify_the_user_neither_registers_nor_signs_in(
+    app: Any, person: Person
+) -> None:
+    presence_only = SoftAuthenticator(ORIGIN, verifies_user=False)
+    refused = await register(person, presence_only)
+    assert refused.status_code == 400, refused.text
+    assert problem_code(refused) == "invalid_passkey"
+
+    device = SoftAuthenticator(ORIGIN)
+    assert (await register(person, device)).status_code == 201
+    device.verifies_user = False  # the same key, used without its PIN or biometric
+    response = await sign_in_with(app, device)
+    assert response.status_code == 400, response.text
+    assert problem_code(response) == "invalid_passkey"
+
+
 async def test_an_unregistered_passkey_does_not_sign_in(app: Any) -> None:
     device = SoftAuthenticator(ORIGIN)
     device.create(

@@ -95,7 +95,7 @@ def registration_options(
         timeout=TIMEOUT_MS,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[PublicKeyCredentialDescriptor(id=cid) for cid in existing],
     )
@@ -113,7 +113,7 @@ def authentication_options(
         challenge=challenge,
         timeout=TIMEOUT_MS,
         allow_credentials=[PublicKeyCredentialDescriptor(id=cid) for cid in allowed or []],
-        user_verification=UserVerificationRequirement.PREFERRED,
+        user_verification=UserVerificationRequirement.REQUIRED,
     )
     return options_to_json_dict(options)
 
@@ -151,6 +151,9 @@ def verify_registration(
             expected_challenge=challenge,
             expected_rp_id=rp_id,
             expected_origin=origin,
+            # A passkey counts as two factors (something held, something known or been), so
+            # the device must have checked its PIN or biometric.
+            require_user_verification=True,
         )
     except (WebAuthnException, KeyError, TypeError, ValueError) as error:
         raise InvalidPasskey(f"The passkey could not be verified: {error}") from error
@@ -189,6 +192,7 @@ def verify_assertion(
             expected_origin=origin,
             credential_public_key=public_key,
             credential_current_sign_count=0,
+            require_user_verification=True,
         )
     except (WebAuthnException, ValueError) as error:
         raise InvalidPasskey(f"The passkey could not be verified: {error}") from error

@@ -66,11 +66,18 @@ class Idempotent:
     def __init__(self, claim: idempotency.IdempotencyClaim | None) -> None:
         self.claim = claim
 
-    async def respond(self, conn: Any, status: int, payload: Any) -> Response:
-        """Render the response and, inside the caller's transaction, store it for replays."""
+    async def respond(
+        self, conn: Any, status: int, payload: Any, *, replay: Any | None = None
+    ) -> Response:
+        """Render the response and, inside the caller's transaction, store it for replays.
+
+        `replay` is what a replay answers instead of `payload` when the response holds a
+        secret shown once (an API key, a TOTP seed, recovery codes): finhub keeps no usable
+        copy of a secret, not even in the idempotency store."""
         body = dumps(payload)
         if self.claim is not None:
-            await self.claim.complete(conn, status, body)
+            stored = body if replay is None else dumps(replay)
+            await self.claim.complete(conn, status, stored)
         return Response(body, status_code=status, media_type="application/json")
 
 

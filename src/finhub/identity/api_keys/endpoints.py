@@ -18,7 +18,6 @@ from finhub.identity.api_keys import schemas, service
 from finhub.identity.api_keys.models import IssuedKey, Mode
 from finhub.identity.principal import Access, Principal
 from finhub.kit.db.engine import Connection
-from finhub.kit.jsonutil import dumps
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -179,9 +178,10 @@ async def revoke_api_key(
 async def _respond_once(
     conn: Connection, idem: Idempotent, status: int, issued: IssuedKey, now: datetime
 ) -> Response:
-    """Answer with the secret, but keep the response for `Idempotency-Key` replays without
-    it: finhub stores no usable copy of a secret anywhere."""
-    if idem.claim is not None:
-        stored = schemas.issued_key_out(issued, now, with_secret=False)
-        await idem.claim.complete(conn, status, dumps(stored))
-    return json_response(status, schemas.issued_key_out(issued, now, with_secret=True))
+    """Answer with the secret; a replay of the `Idempotency-Key` answers without it."""
+    return await idem.respond(
+        conn,
+        status,
+        schemas.issued_key_out(issued, now, with_secret=True),
+        replay=schemas.issued_key_out(issued, now, with_secret=False),
+    )

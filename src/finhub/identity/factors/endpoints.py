@@ -107,7 +107,14 @@ async def start_totp(
             "qr_svg": started.provisioning.qr_svg,
             "qr_png": started.provisioning.qr_png,
         }
-        return await idem.respond(conn, 201, payload)
+        secret_free = {
+            **payload,
+            "secret": None,
+            "otpauth_uri": None,
+            "qr_svg": None,
+            "qr_png": None,
+        }
+        return await idem.respond(conn, 201, payload, replay=secret_free)
 
 
 @router.post(
@@ -180,9 +187,8 @@ async def regenerate_recovery_codes(
         identity = await require_identity(conn, principal.id)
         ctx = AuditContext.from_request(request, principal)
         codes = await enrolment.regenerate_recovery_codes(conn, deps, ctx, identity, c.clock.now())
-        response = await idem.respond(
-            conn, 201, {"object": "recovery_codes", "id": principal.id, "codes": codes}
-        )
+        payload = {"object": "recovery_codes", "id": principal.id, "codes": codes}
+        response = await idem.respond(conn, 201, payload, replay={**payload, "codes": None})
     c.mailer.kick()
     return response
 

@@ -85,10 +85,13 @@ class PinIn(Strict):
 class TotpEnrolmentOut(BaseModel):
     object: Literal["totp_enrolment"]
     id: str
-    secret: str = Field(description="Base32; for typing into an app that can't scan.")
-    otpauth_uri: str
-    qr_svg: str = Field(description="The QR code as a `data:image/svg+xml` URI.")
-    qr_png: str = Field(description="The QR code as a `data:image/png` URI.")
+    secret: str | None = Field(
+        description="Base32; for typing into an app that can't scan. Shown once: null when an "
+        "`Idempotency-Key` replays the answer (start again for a new secret)."
+    )
+    otpauth_uri: str | None = Field(description="Null on a replay, like `secret`.")
+    qr_svg: str | None = Field(description="The QR code as a `data:image/svg+xml` URI.")
+    qr_png: str | None = Field(description="The QR code as a `data:image/png` URI.")
 
 
 class TotpFactorOut(BaseModel):
@@ -103,7 +106,10 @@ class TotpFactorOut(BaseModel):
 class RecoveryCodesOut(BaseModel):
     object: Literal["recovery_codes"]
     id: str
-    codes: list[str] = Field(description="Ten single-use codes; shown only this once.")
+    codes: list[str] | None = Field(
+        description="Ten single-use codes; shown only this once (null when an "
+        "`Idempotency-Key` replays the answer)."
+    )
 
 
 class SecondFactorsOut(BaseModel):

@@ -258,7 +258,8 @@ async def create_member(
             tag="staff.enrolment",
         )
         payload = {**service.member_payload(created.member), "enrolment_url": url}
-        response = await idem.respond(conn, 201, payload)
+        replay = {**payload, "enrolment_url": None}
+        response = await idem.respond(conn, 201, payload, replay=replay)
     c.mailer.kick()
     return response
 

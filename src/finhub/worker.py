@@ -14,12 +14,14 @@ from typing import Any
 from procrastinate import App, Blueprint, PsycopgConnector
 from psycopg import AsyncConnection
 
+from finhub.identity import tasks as identity_tasks
 from finhub.kit import idempotency
 from finhub.kit.clock import Clock, SystemClock
 from finhub.kit.db import Database
 from finhub.kit.logging import get_logger
 from finhub.ledger import tasks as ledger_tasks
 from finhub.ledger.service import LedgerService
+from finhub.notifications import tasks as notification_tasks
 from finhub.runtime import Runtime, current_runtime, install_runtime
 
 log = get_logger(__name__)
@@ -38,8 +40,13 @@ def build_job_app(database_url: str) -> App:
     """A procrastinate app with finhub's tasks. Building one binds the tasks to it, so a
     process builds one per purpose and defers through that one."""
     app = App(connector=PsycopgConnector(conninfo=database_url))
-    app.add_tasks_from(ledger_tasks.blueprint, namespace="")
-    app.add_tasks_from(housekeeping, namespace="")
+    for blueprint in (
+        ledger_tasks.blueprint,
+        identity_tasks.blueprint,
+        notification_tasks.blueprint,
+        housekeeping,
+    ):
+        app.add_tasks_from(blueprint, namespace="")
     return app
 
 

@@ -163,6 +163,47 @@ async def insert_account(conn: Conn, new: NewAccount) -> Account:
     return _account(row)
 
 
+async def insert_account_once(conn: Conn, new: NewAccount) -> Account:
+    """Insert the account unless its external reference exists in the ledger; either way
+    return the account with that reference. Safe under concurrency: a racing insert waits for
+    the first to commit and then finds it."""
+    assert new.external_ref is not None
+    cursor = await conn.execute(
+        f"""
+        INSERT INTO ledger_accounts (
+            ledger_id, id, asset, type, normal_side, name, external_ref, owner_ref, metadata,
+            debits_must_not_exceed_credits, credits_must_not_exceed_debits, overdraft_limit)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (ledger_id, external_ref) DO NOTHING
+        RETURNING {ACCOUNT_COLUMNS}
+        """,
+        (
+            new.ledger_id,
+            new.id,
+            new.asset,
+            new.type.value,
+            new.normal_side.value,
+            new.name,
+            new.external_ref,
+            new.owner_ref,
+            Jsonb(new.metadata),
+            new.debits_must_not_exceed_credits,
+            new.credits_must_not_exceed_debits,
+            new.overdraft_limit,
+        ),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        cursor = await conn.execute(
+            f"SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts"
+            " WHERE ledger_id = %s AND external_ref = %s",
+            (new.ledger_id, new.external_ref),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return _account(row)
+
+
 async def get_account(conn: Conn, account_id: str, *, for_update: bool = False) -> Account | None:
     lock = " FOR NO KEY UPDATE" if for_update else ""
     cursor = await conn.execute(

@@ -102,7 +102,20 @@ class LedgerService:
 
     # --- accounts -----------------------------------------------------------------------------
 
-    async def create_account(
+    async def create_account(self, conn: Connection, **spec: Any) -> Account:
+        """Open an account: `asset`, `type`, and optionally `ledger_id`, `normal_side`, `name`,
+        `external_ref`, `owner_ref`, `metadata`, `debits_must_not_exceed_credits`,
+        `credits_must_not_exceed_debits`, `overdraft_limit`."""
+        new = await self._new_account(conn, **spec)
+        return await repo.insert_account(conn, new)
+
+    async def ensure_account(self, conn: Connection, *, external_ref: str, **spec: Any) -> Account:
+        """The account with `external_ref` in its ledger, opened with `spec` if there is none
+        yet (how modules keep their chart of accounts: one call, safe under concurrency)."""
+        new = await self._new_account(conn, external_ref=external_ref, **spec)
+        return await repo.insert_account_once(conn, new)
+
+    async def _new_account(
         self,
         conn: Connection,
         *,
@@ -117,7 +130,7 @@ class LedgerService:
         debits_must_not_exceed_credits: bool = False,
         credits_must_not_exceed_debits: bool = False,
         overdraft_limit: int = 0,
-    ) -> Account:
+    ) -> repo.NewAccount:
         if debits_must_not_exceed_credits and credits_must_not_exceed_debits:
             raise FinhubError(
                 "An account can't forbid both debits over credits and credits over debits",
@@ -133,22 +146,19 @@ class LedgerService:
                 status=422,
             )
         await self.resolve_asset(conn, asset)
-        return await repo.insert_account(
-            conn,
-            repo.NewAccount(
-                ledger_id=ledger_id,
-                id=new_id("acct"),
-                asset=asset,
-                type=type,
-                normal_side=normal_side or type.normal_side,
-                name=name,
-                external_ref=external_ref,
-                owner_ref=owner_ref,
-                metadata=metadata or {},
-                debits_must_not_exceed_credits=debits_must_not_exceed_credits,
-                credits_must_not_exceed_debits=credits_must_not_exceed_debits,
-                overdraft_limit=overdraft_limit,
-            ),
+        return repo.NewAccount(
+            ledger_id=ledger_id,
+            id=new_id("acct"),
+            asset=asset,
+            type=type,
+            normal_side=normal_side or type.normal_side,
+            name=name,
+            external_ref=external_ref,
+            owner_ref=owner_ref,
+            metadata=metadata or {},
+            debits_must_not_exceed_credits=debits_must_not_exceed_credits,
+            credits_must_not_exceed_debits=credits_must_not_exceed_debits,
+            overdraft_limit=overdraft_limit,
         )
 
     async def get_account(self, conn: Connection, account_id: str) -> Account:

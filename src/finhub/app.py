@@ -24,6 +24,7 @@ from finhub.api import PROBLEM_JSON, Container, idempotent, json_response, probl
 from finhub.audit.endpoints import router as audit_router
 from finhub.config import Settings
 from finhub.errors import FinhubError
+from finhub.fx.endpoints import router as fx_router
 from finhub.identity.api_keys.endpoints import router as api_keys_router
 from finhub.identity.endpoints import router as auth_router
 from finhub.identity.factors.endpoints import router as factors_router
@@ -45,6 +46,12 @@ from finhub.ledger.service import LedgerService
 from finhub.notifications.endpoints import router as notifications_router
 from finhub.notifications.mail import Mailer
 from finhub.organizations.endpoints import router as organizations_router
+from finhub.payments.payouts.endpoints import router as payouts_router
+from finhub.payments.scheduled.endpoints import router as scheduled_router
+from finhub.payments.topups.endpoints import router as topups_router
+from finhub.payments.transfers.endpoints import router as transfers_router
+from finhub.wallets.endpoints import router as wallets_router
+from finhub.webhooks.endpoints import router as webhooks_router
 
 log = get_logger(__name__)
 
@@ -124,6 +131,13 @@ def create_app(
         notifications_router,
         audit_router,
         staff_router,
+        wallets_router,
+        topups_router,
+        transfers_router,
+        payouts_router,
+        fx_router,
+        scheduled_router,
+        webhooks_router,
         ledger_router,
     ):
         app.include_router(router)

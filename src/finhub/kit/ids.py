@@ -29,6 +29,23 @@ PREFIXES = frozenset(
         "evt",
         "mail",
         "ntf",
+        # wallets and payments
+        "wal",
+        "pay",
+        "act",
+        "obx",
+        "pye",
+        "prq",
+        "pob",
+        "whe",
+        "whd",
+        "sch",
+        "qte",
+        "rate",
+        "ctok",
+        "card",
+        "fee",
+        "vib",
     }
 )
 

@@ -1,0 +1,1 @@
+"""Currencies: exchange rates (ECB reference rates, manual rates), quotes and conversions."""

@@ -1,0 +1,1 @@
+"""Money out: payees, withdrawals and ISO 20022 payout batches."""

@@ -1,0 +1,1 @@
+"""Between people: P2P transfers, payment requests and QR codes."""

@@ -1,0 +1,1 @@
+"""Multi-currency wallets of people: balances in the ledger, the activity feed, statements."""

@@ -1,0 +1,1 @@
+"""Webhook endpoints, signed deliveries fed by the outbox, and payment notifications."""

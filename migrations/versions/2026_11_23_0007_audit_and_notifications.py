@@ -25,8 +25,8 @@ def downgrade() -> None:
         DROP TABLE notifications, outbound_mail;
         DROP FUNCTION audit_event_hash(audit_events);
         DROP TABLE audit_events, audit_chain_head;
-        DROP FUNCTION audit_events_chain(), audit_forbid_change(), audit_head_guard(),
-            audit_field(bytea);
+        DROP FUNCTION audit_events_chain(), audit_chain_advance(), audit_forbid_change(),
+            audit_head_guard(), audit_field(bytea);
         """
     )
 
@@ -70,8 +70,8 @@ CREATE INDEX audit_events_action ON audit_events (action text_pattern_ops, seq);
 CREATE INDEX audit_events_request ON audit_events (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX audit_events_time ON audit_events (occurred_at);
 
--- The end of the chain: one row, locked by every insert until its transaction commits, so
--- concurrent writers take turns and the chain stays gap-free in commit order.
+-- The end of the chain as of the last commit: one row, locked by a transaction's first record
+-- until it commits.
 CREATE TABLE audit_chain_head (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     seq       bigint  NOT NULL,
@@ -115,18 +115,40 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     )
 $$;
 
--- Links each new record to the head. Whatever the inserter sent for seq and the hashes is
--- replaced, so the chain can only be extended by this trigger.
+-- Links each new record to the one before. A transaction's first record locks the head row
+-- (held until commit, so writers take turns and the chain stays gap-free in commit order); the
+-- transaction's own later records continue from its last one, remembered in a transaction-local
+-- setting (reverted with a rolled-back savepoint, like the rows). Whatever the inserter sent for
+-- seq and the hashes is replaced, so only this trigger extends the chain.
 CREATE FUNCTION audit_events_chain() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    head audit_chain_head;
+    last_of_transaction text := current_setting('finhub.audit_last', true);
+    previous_seq bigint;
+    previous_hash bytea;
 BEGIN
-    SELECT * INTO STRICT head FROM audit_chain_head FOR UPDATE;
-    NEW.seq := head.seq + 1;
-    NEW.prev_hash := head.hash;
+    IF coalesce(last_of_transaction, '') = '' THEN
+        SELECT seq, hash INTO STRICT previous_seq, previous_hash
+        FROM audit_chain_head FOR UPDATE;
+    ELSE
+        previous_seq := split_part(last_of_transaction, ':', 1)::bigint;
+        previous_hash := decode(split_part(last_of_transaction, ':', 2), 'hex');
+    END IF;
+    NEW.seq := previous_seq + 1;
+    NEW.prev_hash := previous_hash;
     NEW.hash := audit_event_hash(NEW);
-    UPDATE audit_chain_head SET seq = NEW.seq, hash = NEW.hash;
+    PERFORM set_config('finhub.audit_last', NEW.seq || ':' || encode(NEW.hash, 'hex'), true);
     RETURN NEW;
+END $$;
+
+-- Moves the head to the transaction's last record, once, as the transaction commits. (Updating
+-- the head row for every record would leave a version per record for each later lookup in the
+-- same transaction to step over: quadratic in the records of one transaction.)
+CREATE FUNCTION audit_chain_advance() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.seq = split_part(current_setting('finhub.audit_last', true), ':', 1)::bigint THEN
+        UPDATE audit_chain_head SET seq = NEW.seq, hash = NEW.hash;
+    END IF;
+    RETURN NULL;
 END $$;
 
 CREATE FUNCTION audit_forbid_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -135,7 +157,7 @@ BEGIN
         TG_OP, TG_TABLE_NAME USING ERRCODE = 'FH001';
 END $$;
 
--- The head moves only from inside the chaining trigger (trigger depth 2).
+-- The head moves only from inside the chain's own trigger (trigger depth 2).
 CREATE FUNCTION audit_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND pg_trigger_depth() > 1 THEN
@@ -147,6 +169,8 @@ END $$;
 
 CREATE TRIGGER audit_events_chain BEFORE INSERT ON audit_events
     FOR EACH ROW EXECUTE FUNCTION audit_events_chain();
+CREATE CONSTRAINT TRIGGER audit_events_advance_head AFTER INSERT ON audit_events
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_chain_advance();
 CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
     FOR EACH ROW EXECUTE FUNCTION audit_forbid_change();
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events

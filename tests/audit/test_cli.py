@@ -41,6 +41,7 @@ async def test_verify_and_head_from_the_command_line(
 ) -> None:
     async with db.transaction() as conn:
         await record(conn, AuditContext.system("test"), "test.cli_target")
+    async with db.connection() as conn:
         cursor = await conn.execute("SELECT seq FROM audit_chain_head")
         row = await cursor.fetchone()
     assert row is not None

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from finhub.audit.service import AuditContext, record
+from finhub.audit.verify import verify_chain
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
 
@@ -59,18 +60,44 @@ async def test_an_event_keeps_who_did_what_from_where(conn: Connection) -> None:
     assert event["occurred_at"] is not None
 
 
-async def test_each_record_links_to_the_one_before(conn: Connection) -> None:
-    await record(conn, AuditContext.system("test"), "test.first")
-    first = await last_event(conn)
-    await record(conn, AuditContext.system("test"), "test.second", outcome="failure")
-    second = await last_event(conn)
-    assert second["seq"] == first["seq"] + 1
-    assert bytes(second["prev_hash"]) == bytes(first["hash"])
-    assert len(bytes(second["hash"])) == 32
+async def chain_head(conn: Connection) -> tuple[int, bytes]:
     cursor = await conn.execute("SELECT seq, hash FROM audit_chain_head")
     head = await cursor.fetchone()
     assert head is not None
-    assert (head["seq"], bytes(head["hash"])) == (second["seq"], bytes(second["hash"]))
+    return head["seq"], bytes(head["hash"])
+
+
+async def test_each_record_links_to_the_one_before(db: Database) -> None:
+    async with db.transaction() as conn:
+        before = await chain_head(conn)
+        await record(conn, AuditContext.system("test"), "test.first")
+        first = await last_event(conn)
+        await record(conn, AuditContext.system("test"), "test.second", outcome="failure")
+        second = await last_event(conn)
+        # The head moves once, when the transaction commits.
+        assert await chain_head(conn) == before
+    assert first["seq"] == before[0] + 1
+    assert bytes(first["prev_hash"]) == before[1]
+    assert second["seq"] == first["seq"] + 1
+    assert bytes(second["prev_hash"]) == bytes(first["hash"])
+    assert len(bytes(second["hash"])) == 32
+    async with db.connection() as conn:
+        assert await chain_head(conn) == (second["seq"], bytes(second["hash"]))
+
+
+async def test_a_rolled_back_savepoint_takes_its_records_along(db: Database) -> None:
+    async with db.transaction() as conn:
+        await record(conn, AuditContext.system("test"), "test.outer")
+        outer = await last_event(conn)
+        async with conn.transaction(force_rollback=True):
+            await record(conn, AuditContext.system("test"), "test.inner_abandoned")
+        await record(conn, AuditContext.system("test"), "test.after_savepoint")
+        after = await last_event(conn)
+    assert after["seq"] == outer["seq"] + 1
+    assert bytes(after["prev_hash"]) == bytes(outer["hash"])
+    async with db.connection() as conn:
+        assert await chain_head(conn) == (after["seq"], bytes(after["hash"]))
+        assert (await verify_chain(conn)).intact
 
 
 async def test_the_hash_is_sha256_of_the_previous_hash_and_the_canonical_record(
@@ -201,3 +228,19 @@ async def test_a_rolled_back_record_leaves_no_gap(db: Database) -> None:
         kept = await last_event(conn)
     assert kept["action"] == "test.kept"
     assert kept["seq"] == before["seq"] + 1
+
+
+async def test_constraints_made_immediate_mid_transaction_keep_the_head_right(
+    db: Database,
+) -> None:
+    async with db.transaction() as conn:
+        await record(conn, AuditContext.system("test"), "test.early")
+        early = await last_event(conn)
+        await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        assert await chain_head(conn) == (early["seq"], bytes(early["hash"]))
+        await record(conn, AuditContext.system("test"), "test.late")
+        late = await last_event(conn)
+    assert late["seq"] == early["seq"] + 1
+    async with db.connection() as conn:
+        assert await chain_head(conn) == (late["seq"], bytes(late["hash"]))
+        assert (await verify_chain(conn)).intact

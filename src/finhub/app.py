@@ -86,7 +86,7 @@ def create_app(
         await db.open()
         ledger = LedgerService(clock)
         batcher = TransferBatcher(db, ledger, max_batch=settings.ledger_batch_max)
-        mailer = Mailer(db, settings)
+        mailer = Mailer(db, settings, clock=clock)
         app.state.container = Container(
             db=db,
             clock=clock,

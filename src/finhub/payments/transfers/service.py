@@ -1,0 +1,538 @@
+"""Payments between people: P2P transfers, payment requests and paying QR codes.
+
+Every payment here is one ledger transaction posted at once (instant): the payer's balance is
+debited the amount plus the fee, the payee's balance credited the amount and the fee goes to
+fee revenue, recorded through `finhub.payments.core` with an activity line for each side and an
+outbox event for each owner (which the notifications turn into an inbox entry and an email).
+
+Finding a person by email or phone answers whether that person has an account, so those
+lookups are throttled per payer: a run of unknown addresses locks the payer's lookups for a
+while (429), and an unknown, unverified or disabled person all answer the same 404.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from finhub.audit.service import AuditContext, record
+from finhub.errors import Forbidden
+from finhub.kit import outbox
+from finhub.kit.clock import Clock
+from finhub.kit.db.engine import Connection
+from finhub.kit.ids import new_id
+from finhub.kit.money import iso_currency
+from finhub.kit.throttle import Throttle, ThrottleRule
+from finhub.ledger.errors import InsufficientFunds
+from finhub.ledger.models import Direction, EntrySpec
+from finhub.ledger.service import LedgerService
+from finhub.payments.core import Posting, create_payment
+from finhub.payments.fees import fee_for
+from finhub.payments.limits import check_limits
+from finhub.payments.models import ActivityLine, NewPayment, Payment, PaymentKind
+from finhub.payments.transfers import qr, repository
+from finhub.payments.transfers.errors import (
+    AmountRequired,
+    PaymentRequestClosed,
+    PaymentRequestNotFound,
+    PaymentRequestPaid,
+    QrAmountMismatch,
+    RecipientNotFound,
+    RecipientWalletClosed,
+    SelfPayment,
+    UnsupportedCurrency,
+    UnsupportedRecipient,
+)
+from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
+from finhub.wallets import service as wallets
+from finhub.wallets.chart import SystemAccount, system_account
+from finhub.wallets.errors import WalletClosed, WalletNotFound
+from finhub.wallets.models import Wallet
+
+RecipientKind = Literal["email", "phone", "username", "wallet_id"]
+DEFAULT_REQUEST_LIFETIME = timedelta(days=7)
+MAX_REQUEST_LIFETIME = timedelta(days=90)
+# Ten unknown addresses within an hour lock the payer's lookups for 5 minutes, doubling up to a
+# day: plenty for typos, far too slow to walk an address list.
+RECIPIENT_LOOKUPS = ThrottleRule(
+    scope="p2p_recipient_lookup",
+    max_failures=10,
+    window=timedelta(hours=1),
+    base_lockout=timedelta(minutes=5),
+    max_lockout=timedelta(days=1),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a flow here needs from the outside, passed in by the endpoint."""
+
+    ledger: LedgerService
+    throttle: Throttle
+    audit: AuditContext
+
+    @property
+    def clock(self) -> Clock:
+        return self.ledger.clock
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    kind: RecipientKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    wallet: Wallet
+    person: Person
+
+
+@dataclass(frozen=True, slots=True)
+class PaidRequest:
+    request: PaymentRequest
+    payment: Payment
+
+
+def require_currency(currency: str) -> None:
+    if iso_currency(currency) is None:
+        raise UnsupportedCurrency(f"{currency} is not an ISO 4217 currency with minor units.")
+
+
+def counterparty_label(person: Person) -> str:
+    """How one side of a payment sees the other: their display name, else a masked email."""
+    if person.display_name:
+        return person.display_name
+    return mask_email(person.email)
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+# --- parties ----------------------------------------------------------------------------------
+
+
+async def payer_party(conn: Connection, clock: Clock, user_id: str) -> Party:
+    """The caller's own wallet (opened on first use; 403 for an unverified person)."""
+    wallet = await wallets.ensure_wallet(conn, clock, user_id)
+    wallets.require_open(wallet)
+    person = await repository.person(conn, user_id)
+    assert person is not None
+    return Party(wallet, person)
+
+
+async def resolve_recipient(
+    conn: Connection, ctx: Context, payer_user_id: str, recipient: Recipient
+) -> Party:
+    """The person at `recipient` and their wallet (opened on first use). Unknown addresses
+    count against the payer's lookup allowance."""
+    if recipient.kind == "username":
+        raise UnsupportedRecipient(
+            "finhub has no usernames yet: pay by email, phone or wallet id.", field="to"
+        )
+    if recipient.kind == "wallet_id":
+        return await _party_of_wallet(conn, recipient.value)
+    now = ctx.clock.now()
+    await ctx.throttle.check(RECIPIENT_LOOKUPS, [payer_user_id], now)
+    if recipient.kind == "email":
+        person = await repository.person_by_email(conn, recipient.value.strip().lower())
+    else:
+        person = await repository.person_by_phone(conn, recipient.value)
+    if person is None or person.status != "active" or not person.email_verified:
+        await ctx.throttle.fail(RECIPIENT_LOOKUPS, [payer_user_id], now)
+        raise RecipientNotFound("No one can be paid at this address.")
+    wallet = await wallets.ensure_wallet(conn, ctx.clock, person.user_id)
+    return Party(wallet, person)
+
+
+async def _party_of_wallet(conn: Connection, wallet_id: str) -> Party:
+    try:
+        wallet = await wallets.get_wallet(conn, wallet_id)
+    except WalletNotFound:
+        raise RecipientNotFound("No one can be paid at this address.") from None
+    person = await repository.person(conn, wallet.user_id)
+    if person is None or person.status != "active":
+        raise RecipientNotFound("No one can be paid at this address.")
+    return Party(wallet, person)
+
+
+# --- moving money -----------------------------------------------------------------------------
+
+
+async def send_p2p(
+    conn: Connection,
+    ctx: Context,
+    *,
+    payer_user_id: str,
+    to: Recipient,
+    amount: int,
+    currency: str,
+    note: str | None,
+    metadata: dict[str, Any] | None = None,
+) -> Payment:
+    """Pay another person now."""
+    require_currency(currency)
+    payer = await payer_party(conn, ctx.clock, payer_user_id)
+    payee = await resolve_recipient(conn, ctx, payer_user_id, to)
+    if payee.wallet.id == payer.wallet.id:
+        raise SelfPayment("You can't send money to yourself.")
+    return await transfer(
+        conn,
+        ctx,
+        payer=payer,
+        payee=payee,
+        kind="p2p",
+        amount=amount,
+        currency=currency,
+        note=note,
+        metadata={"recipient_by": to.kind, **(metadata or {})},
+    )
+
+
+async def transfer(
+    conn: Connection,
+    ctx: Context,
+    *,
+    payer: Party,
+    payee: Party,
+    kind: PaymentKind,
+    amount: int,
+    currency: str,
+    note: str | None,
+    metadata: dict[str, Any],
+) -> Payment:
+    """One balanced ledger transaction payer → payee (+ fee), recorded as a completed payment.
+    Fees and both sides' limits are checked first; the ledger refuses an overdraft."""
+    now = ctx.clock.now()
+    fee = await fee_for(conn, kind, currency, amount)
+    await check_limits(
+        conn, user_id=payer.person.user_id, operation=kind, currency=currency, amount=amount,
+        now=now,
+    )  # fmt: skip
+    await check_limits(
+        conn, user_id=payee.person.user_id, operation="receive", currency=currency,
+        amount=amount, now=now,
+    )  # fmt: skip
+    entries = await _entries(conn, ctx.ledger, payer.wallet, payee.wallet, currency, amount, fee)
+    return await create_payment(
+        conn,
+        ctx.ledger,
+        ctx.audit,
+        NewPayment(
+            kind=kind,
+            wallet_id=payer.wallet.id,
+            amount=amount,
+            currency=currency,
+            fee=fee,
+            counterparty_wallet_id=payee.wallet.id,
+            note=note,
+            metadata=metadata,
+        ),
+        posting=Posting(entries),
+        status="completed",
+        activity=[
+            ActivityLine(payer.wallet.id, "out", amount, currency, fee=fee,
+                         counterparty=counterparty_label(payee.person), note=note),
+            ActivityLine(payee.wallet.id, "in", amount, currency,
+                         counterparty=counterparty_label(payer.person), note=note),
+        ],
+    )  # fmt: skip
+
+
+async def _entries(
+    conn: Connection,
+    ledger: LedgerService,
+    payer: Wallet,
+    payee: Wallet,
+    currency: str,
+    amount: int,
+    fee: int,
+) -> list[EntrySpec]:
+    """The legs of the transfer. A payer with no balance in `currency` has nothing to send:
+    that is answered without opening an empty balance for them."""
+    held = {balance.currency: balance for balance in await wallets.balances(conn, payer)}
+    if currency not in held:
+        raise InsufficientFunds(f"You have no {currency} balance.")
+    try:
+        payee_account = await wallets.balance_account(conn, ledger, payee, currency)
+    except WalletClosed:
+        raise RecipientWalletClosed("The recipient's wallet is closed.") from None
+    entries = [
+        EntrySpec(held[currency].ledger_account_id, Direction.DEBIT, amount + fee),
+        EntrySpec(payee_account, Direction.CREDIT, amount),
+    ]
+    if fee:
+        revenue = await system_account(conn, ledger, SystemAccount.FEE_REVENUE, currency)
+        entries.append(EntrySpec(revenue, Direction.CREDIT, fee))
+    return entries
+
+
+# --- payment requests -------------------------------------------------------------------------
+
+
+async def create_request(
+    conn: Connection,
+    ctx: Context,
+    *,
+    requester_user_id: str,
+    amount: int,
+    currency: str,
+    note: str | None,
+    payer: Recipient | None,
+    expires_at: datetime | None,
+) -> PaymentRequest:
+    """Ask a person (or, with no `payer`, whoever gets the link or QR code) for money."""
+    require_currency(currency)
+    now = ctx.clock.now()
+    expires_at = expires_at or now + DEFAULT_REQUEST_LIFETIME
+    if not now < expires_at <= now + MAX_REQUEST_LIFETIME:
+        raise PaymentRequestClosed(
+            "expires_at must be in the future and at most 90 days away.",
+            code="invalid_expiry",
+            status=422,
+        )
+    requester = await payer_party(conn, ctx.clock, requester_user_id)
+    addressee = None
+    if payer is not None:
+        addressee = await resolve_recipient(conn, ctx, requester_user_id, payer)
+        if addressee.wallet.id == requester.wallet.id:
+            raise SelfPayment("You can't request money from yourself.")
+    request = await repository.insert_request(
+        conn,
+        request_id=new_id("prq"),
+        requester_wallet_id=requester.wallet.id,
+        payer_wallet_id=addressee.wallet.id if addressee else None,
+        amount=amount,
+        currency=currency,
+        note=note,
+        token=secrets.token_urlsafe(24),
+        now=now,
+        expires_at=expires_at,
+    )
+    if addressee is not None:
+        await outbox.emit(
+            conn,
+            type="payment_request.created",
+            owner=f"user:{addressee.person.user_id}",
+            data=request_event(request, requester.person),
+            now=now,
+        )
+    await _audit(conn, ctx, "payment_request.created", request, requester.person.user_id)
+    return request
+
+
+async def visible_request(
+    conn: Connection, wallet: Wallet, request_id: str, *, lock: bool = False
+) -> PaymentRequest:
+    found = await repository.find_visible(conn, request_id, wallet.id, lock=lock)
+    if found is None:
+        raise PaymentRequestNotFound(f"No payment request {request_id}.")
+    return found
+
+
+async def own_request(conn: Connection, wallet: Wallet, request_id: str) -> PaymentRequest:
+    """A request the wallet made; the addressee may see it but not act as its requester."""
+    found = await visible_request(conn, wallet, request_id)
+    if found.requester_wallet_id != wallet.id:
+        raise Forbidden("Only the requester can do this.", code="not_requester")
+    return found
+
+
+async def list_requests(
+    conn: Connection,
+    clock: Clock,
+    wallet: Wallet,
+    where: RequestFilter,
+    *,
+    limit: int,
+    starting_after: str | None,
+) -> list[PaymentRequest]:
+    return await repository.list_for_wallet(
+        conn, wallet.id, where, now=clock.now(), limit=limit, starting_after=starting_after
+    )
+
+
+async def pay_request(
+    conn: Connection,
+    ctx: Context,
+    *,
+    payer_user_id: str,
+    request_id: str | None = None,
+    token: str | None = None,
+) -> PaidRequest:
+    """Pay a request once: by id (the addressee) or by the token of its link or QR code
+    (anyone, unless it is addressed to someone else). The request row is locked first, so two
+    payers racing for it see one payment and one 409."""
+    payer = await payer_party(conn, ctx.clock, payer_user_id)
+    request = await _payable(
+        conn, payer.wallet, now=ctx.clock.now(), request_id=request_id, token=token
+    )
+    requester = await _party_of_wallet(conn, request.requester_wallet_id)
+    payment = await transfer(
+        conn,
+        ctx,
+        payer=payer,
+        payee=requester,
+        kind="request_payment",
+        amount=request.amount,
+        currency=request.currency,
+        note=request.note,
+        metadata={"payment_request_id": request.id},
+    )
+    paid = await repository.mark_paid(
+        conn, request.id, payment_id=payment.id, payer_wallet_id=payer.wallet.id,
+        now=ctx.clock.now(),
+    )  # fmt: skip
+    return PaidRequest(paid, payment)
+
+
+async def _payable(
+    conn: Connection,
+    wallet: Wallet,
+    *,
+    now: datetime,
+    request_id: str | None,
+    token: str | None,
+) -> PaymentRequest:
+    """The request, locked, if this wallet may pay it now."""
+    if token is not None:
+        found = await repository.find_by_token(conn, token, lock=True)
+        # A request addressed to someone else is not theirs to see, link or no link.
+        if found is not None and wallet.id not in (
+            found.payer_wallet_id or wallet.id,
+            found.requester_wallet_id,
+        ):
+            found = None
+    else:
+        assert request_id is not None
+        found = await repository.find_visible(conn, request_id, wallet.id, lock=True)
+    if found is None:
+        raise PaymentRequestNotFound("No such payment request.")
+    if found.requester_wallet_id == wallet.id:
+        raise SelfPayment("This is your own payment request.")
+    state = found.state(now)
+    if state == "paid":
+        raise PaymentRequestPaid("The payment request has been paid already.")
+    if state != "open":
+        raise PaymentRequestClosed(f"The payment request is {state}.", status_now=state)
+    return found
+
+
+async def cancel_request(
+    conn: Connection, ctx: Context, wallet: Wallet, user_id: str, request_id: str
+) -> PaymentRequest:
+    found = await visible_request(conn, wallet, request_id, lock=True)
+    if found.requester_wallet_id != wallet.id:
+        raise Forbidden("Only the requester can cancel a payment request.", code="not_requester")
+    state = found.state(ctx.clock.now())
+    if state == "paid":
+        raise PaymentRequestPaid("The payment request has been paid already.")
+    if state != "open":
+        raise PaymentRequestClosed(f"The payment request is {state}.", status_now=state)
+    canceled = await repository.mark_canceled(conn, request_id, ctx.clock.now())
+    await _audit(conn, ctx, "payment_request.canceled", canceled, user_id)
+    return canceled
+
+
+# --- QR codes ---------------------------------------------------------------------------------
+
+
+def static_qr_payload(party: Party, currency: str) -> str:
+    """A person's (or shop's) own code: whoever scans it chooses the amount."""
+    require_currency(currency)
+    return qr.emvco_payload(
+        qr.QrFields(
+            wallet_id=party.wallet.id,
+            currency=currency,
+            merchant_name=party.person.display_name or mask_email(party.person.email),
+            reference=party.wallet.payment_reference,
+        )
+    )
+
+
+def request_qr_payload(request: PaymentRequest, requester: Person) -> str:
+    """A request's code: the amount is fixed and paying it settles the request."""
+    return qr.emvco_payload(
+        qr.QrFields(
+            wallet_id=request.requester_wallet_id,
+            currency=request.currency,
+            merchant_name=requester.display_name or mask_email(requester.email),
+            reference=request.id[-25:],
+            amount=request.amount,
+            token=request.token,
+        )
+    )
+
+
+async def pay_qr(
+    conn: Connection,
+    ctx: Context,
+    *,
+    payer_user_id: str,
+    payload: str,
+    amount: int | None,
+    note: str | None,
+) -> Payment:
+    """Pay what a scanned finhub QR code says, in one call."""
+    fields = qr.finhub_fields(qr.parse_emvco(payload))
+    if amount is not None and fields.amount is not None and amount != fields.amount:
+        raise QrAmountMismatch("The amount sent differs from the QR code's amount.")
+    if fields.token is None:
+        pay_amount = amount if amount is not None else fields.amount
+        if pay_amount is None:
+            raise AmountRequired("This QR code has no amount: send the amount to pay.")
+        return await send_p2p(
+            conn, ctx, payer_user_id=payer_user_id, to=Recipient("wallet_id", fields.wallet_id),
+            amount=pay_amount, currency=fields.currency, note=note, metadata={"via": "qr"},
+        )  # fmt: skip
+    request = await repository.find_by_token(conn, fields.token)
+    if request is not None and (
+        request.amount != fields.amount
+        or request.currency != fields.currency
+        or request.requester_wallet_id != fields.wallet_id
+    ):
+        raise QrAmountMismatch("The QR code doesn't match the payment request it names.")
+    paid = await pay_request(conn, ctx, payer_user_id=payer_user_id, token=fields.token)
+    return paid.payment
+
+
+async def people_of_wallets(conn: Connection, wallet_ids: list[str]) -> dict[str, Person]:
+    return await repository.people_of_wallets(conn, wallet_ids)
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+def request_event(request: PaymentRequest, requester: Person) -> dict[str, Any]:
+    return {
+        "object": "payment_request",
+        "id": request.id,
+        "amount": request.amount,
+        "currency": request.currency,
+        "note": request.note,
+        "requester": counterparty_label(requester),
+        "expires_at": request.expires_at,
+    }
+
+
+async def _audit(
+    conn: Connection, ctx: Context, action: str, request: PaymentRequest, user_id: str
+) -> None:
+    await record(
+        conn,
+        ctx.audit,
+        action,
+        subject_user_id=user_id,
+        object_type="payment_request",
+        object_id=request.id,
+        after={
+            "status": request.status,
+            "amount": str(request.amount),
+            "currency": request.currency,
+            "addressed": request.payer_wallet_id is not None,
+        },
+    )

@@ -16,6 +16,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from finhub.identity.factors.crypto import Keyring
@@ -105,8 +106,20 @@ class World:
         raise AssertionError(f"expected {expected}, found {await count()}")
 
 
+def fastapi_app(app: Any) -> FastAPI:
+    """The FastAPI instance inside the lifespan manager's wrapper (the `app` fixture), whose
+    state carries the container and the webhooks' outside world."""
+    if isinstance(app, FastAPI):
+        return app
+    for cell in app.__closure__ or ():
+        if isinstance(cell.cell_contents, FastAPI):
+            return cell.cell_contents
+    raise AssertionError("no FastAPI app inside the test app")
+
+
 @pytest.fixture
 async def world(app: Any, db: Database) -> AsyncIterator[World]:
+    app = fastapi_app(app)
     container = app.state.container
     resolver = StaticResolver()
     receiver = Receiver()

@@ -246,7 +246,7 @@ class WebhookSender:
 async def _read_excerpt(response: httpx.Response) -> str | None:
     """The start of the answer, for the delivery log (the rest is never read)."""
     received = b""
-    async for chunk in response.aiter_raw():
+    async for chunk in response.aiter_bytes():
         received += chunk
         if len(received) >= MAX_EXCERPT:
             break

@@ -106,3 +106,15 @@ def status_report(
             for payment_id, (status, reason) in statuses.items()
         ],
     )
+
+
+async def payouts_of(db: Database, payment_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """payment id → (payout status, batch id)."""
+    async with db.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT payment_id, status, batch_id FROM payouts WHERE payment_id = ANY(%s)",
+            (payment_ids,),
+        )
+        return {
+            row["payment_id"]: (row["status"], row["batch_id"]) for row in await cursor.fetchall()
+        }

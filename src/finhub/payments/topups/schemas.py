@@ -123,6 +123,7 @@ def topup_payload(topup: CardTopup, public_url: str) -> dict[str, Any]:
             "exp_month": details["exp_month"],
             "exp_year": details["exp_year"],
         },
+        "processor_charge_id": details["processor_charge_id"],
         "captured_amount": int(details["captured_amount"]),
         "refunded_amount": int(details["refunded_amount"]),
         "refunds": [

@@ -9,6 +9,7 @@ EUR -> X only).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -23,7 +24,7 @@ from finhub.fx import repository
 from finhub.fx.errors import InvalidRatesFile, RatesSourceUnavailable
 from finhub.fx.models import MidRate, RateFact, StoredRate
 from finhub.kit.db.engine import Connection
-from finhub.kit.money import EXACT, iso_currency
+from finhub.kit.money import EXACT
 
 ECB_DAILY_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
 ECB_NAMESPACE = "http://www.ecb.int/vocabulary/2002-08-01/eurofxref"
@@ -33,6 +34,7 @@ ECB_PUBLICATION = time(16, 0)
 FRANKFURT = ZoneInfo("Europe/Berlin")
 MAX_DOCUMENT_BYTES = 2_000_000  # the full history file is ~1 MB zipped; a daily file is 2 KB
 PIVOT = "EUR"
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 # Mid rates derived by inversion or crossing are kept to this many significant digits.
 MID_RATE_CONTEXT = Context(prec=20, rounding=ROUND_HALF_EVEN)
 
@@ -88,8 +90,8 @@ def _day_rates(day: Any) -> list[RateFact]:
     facts = []
     for cube in day.findall(f"{{{ECB_NAMESPACE}}}Cube"):
         currency = cube.get("currency") or ""
-        if iso_currency(currency) is None or currency == PIVOT:
-            raise InvalidRatesFile(f"Unknown currency {currency!r} in the rates file.")
+        if not CURRENCY_CODE.fullmatch(currency) or currency == PIVOT:
+            raise InvalidRatesFile(f"Bad currency {currency!r} in the rates file.")
         facts.append(RateFact(PIVOT, currency, _ecb_rate(cube.get("rate")), as_of_date, as_of))
     return facts
 

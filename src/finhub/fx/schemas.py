@@ -128,6 +128,7 @@ class ImportOut(BaseModel):
     rates: int
     stored: int
     dates: list[date]
+    skipped: list[str] = Field(description="Currencies finhub doesn't know, left out.")
 
 
 class SettingsOut(BaseModel):
@@ -190,6 +191,7 @@ def import_payload(summary: ImportSummary) -> dict[str, Any]:
         "rates": summary.rates,
         "stored": summary.stored,
         "dates": [day.isoformat() for day in summary.dates],
+        "skipped": summary.skipped,
     }
 
 

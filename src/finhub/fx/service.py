@@ -83,6 +83,7 @@ class ImportSummary:
     rates: int  # how many the source published
     stored: int  # how many were new or changed
     dates: list[date]
+    skipped: list[str]  # currencies finhub doesn't know (e.g. retired ones), left out
 
 
 async def ecb_source(
@@ -108,13 +109,18 @@ async def store_import(
     now: datetime,
 ) -> ImportSummary:
     """Store rates a source published (fetched beforehand, outside the transaction) and
-    record the import in the audit trail."""
-    stored = await store_rates(conn, source_name, facts, now=now, created_by=audit.actor_id)
+    record the import in the audit trail. Rates of currencies that neither ISO 4217 nor the
+    ledger's assets know are left out: no wallet can hold them."""
+    named = {fact.base for fact in facts} | {fact.quote for fact in facts}
+    known = {code for code in named if await _scale(conn, code) is not None}
+    usable = [fact for fact in facts if fact.base in known and fact.quote in known]
+    stored = await store_rates(conn, source_name, usable, now=now, created_by=audit.actor_id)
     summary = ImportSummary(
         source=source_name,
-        rates=len(facts),
+        rates=len(usable),
         stored=stored,
         dates=sorted({fact.as_of_date for fact in facts}),
+        skipped=sorted(named - known),
     )
     await record(
         conn,
@@ -126,6 +132,7 @@ async def store_import(
             "rates": summary.rates,
             "stored": summary.stored,
             "dates": [day.isoformat() for day in summary.dates],
+            "skipped": summary.skipped,
         },
     )
     return summary

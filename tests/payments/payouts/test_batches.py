@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from importlib.resources import files
+from typing import Any
 
 import xmlschema
 from httpx import AsyncClient
@@ -100,10 +101,10 @@ async def test_a_batch_exports_a_valid_sepa_file(
     }
 
 
-async def detail(client: AsyncClient, batch_id: str) -> dict[str, object]:
+async def detail(client: AsyncClient, batch_id: str) -> dict[str, Any]:
     response = await client.get(f"/v1/staff/payout-batches/{batch_id}")
     assert response.status_code == 200
-    result: dict[str, object] = response.json()
+    result: dict[str, Any] = response.json()
     return result
 
 

@@ -217,7 +217,9 @@ async def test_the_statement_adds_up_from_the_ledger(
         account_id = await wallet_repository.balance_account(conn, ada.wallet.id, "EUR")
         assert account_id is not None
         at_end = await ledger.balance(conn, account_id, period_to)
+        report = await ledger.verify(conn)
     assert at_end.account.posted_balance == statement.closing_balance
+    assert report.ok, report
 
 
 async def test_a_statement_that_does_not_add_up_is_refused(

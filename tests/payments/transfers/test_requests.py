@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
+from typing import Any
 
 import zxingcpp
 from PIL import Image
@@ -17,13 +18,16 @@ from tests.payments.transfers.conftest import MakePerson, Person, balance, scala
 REQUESTS = "/v1/payment-requests"
 
 
-async def ask(requester: Person, amount: int, payer: Person | None = None, **extra: object) -> dict:  # type: ignore[type-arg]
+async def ask(
+    requester: Person, amount: int, payer: Person | None = None, **extra: object
+) -> dict[str, Any]:
     body: dict[str, object] = {"amount": amount, "currency": "EUR", "note": "concert tickets"}
     if payer is not None:
         body["from"] = {"email": payer.email}
     response = await requester.post(REQUESTS, {**body, **extra})
     assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+    created: dict[str, Any] = response.json()
+    return created
 
 
 async def test_an_addressed_request_is_paid_once(

@@ -30,6 +30,7 @@ log = get_logger(__name__)
 CONSUMER = "payment_notifications"
 BATCH = 200
 MAIL_TAG = "payment_notification"
+REQUIRED = ("id", "kind", "status", "wallet_id", "amount", "currency")
 
 
 async def notify_batch(
@@ -71,8 +72,11 @@ async def notify_event(conn: Connection, mailer: Mailer, event: OutboxEvent, now
         return 0
     user_id = event.owner.removeprefix("user:")
     payment = event.data
+    if any(payment.get(key) is None for key in REQUIRED):
+        log.warning("payment event without a payment skipped", event_id=event.id)
+        return 0
     claimed = await repository.claim_payment_notification(
-        conn, event_id=event.id, user_id=user_id, payment_id=str(payment.get("id")), now=now
+        conn, event_id=event.id, user_id=user_id, payment_id=str(payment["id"]), now=now
     )
     if not claimed:
         return 0

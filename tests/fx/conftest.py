@@ -15,8 +15,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
+from finhub.app import create_app
+from finhub.config import Settings
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
@@ -107,3 +111,27 @@ async def make_person(
     yield make
     for client in clients:
         await client.aclose()
+
+
+@dataclass
+class StaffApp:
+    """An app of its own (so a test can override its dependencies) and an admin's client."""
+
+    app: FastAPI
+    client: AsyncClient
+
+
+@pytest.fixture(scope="session")
+async def staff_app(
+    settings: Settings, database_url: str, clock: OffsetClock, admin_token: str
+) -> AsyncIterator[StaffApp]:
+    application = create_app(settings, database_url, clock=clock)
+    async with (
+        LifespanManager(application) as manager,
+        AsyncClient(
+            transport=ASGITransport(app=manager.app),
+            base_url="http://finhub.test",
+            headers={"Authorization": f"Bearer {admin_token}"},
+        ) as client,
+    ):
+        yield StaffApp(application, client)

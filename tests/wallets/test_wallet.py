@@ -3,11 +3,14 @@ balances, the home currency, and closing."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from httpx import ASGITransport, AsyncClient
 
 from finhub.config import Settings
+from finhub.fx.models import RateFact
+from finhub.fx.rates import store_rates
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.ledger.service import LedgerService
@@ -145,6 +148,25 @@ async def test_the_total_is_null_without_a_rate(
     await fund(db, ledger, holder.wallet, 40, currency="WPTS")
     body = (await holder.client.get("/v1/wallets/me")).json()
     assert balances_by_currency(body)["WPTS"]["balance"] == 40
+    assert body["total"] == {"currency": "EUR", "amount": None, "missing_rates": ["WPTS"]}
+
+
+async def test_the_total_converts_at_the_latest_rate(
+    holder: Holder, db: Database, ledger: LedgerService, clock: OffsetClock
+) -> None:
+    # An asset of these tests only, so no other test's rates can change the figures.
+    await register_asset(db, ledger, "WGLD", 3)
+    now = clock.now()
+    async with db.transaction() as conn:
+        fact = RateFact("WGLD", "EUR", Decimal("2.5"), now.date(), now)
+        await store_rates(conn, "manual", [fact], now=now, created_by=None)
+    await fund(db, ledger, holder.wallet, 1_000)  # 10.00 EUR
+    await fund(db, ledger, holder.wallet, 2_000, currency="WGLD")  # 2.000 WGLD = 5.00 EUR
+    body = (await holder.client.get("/v1/wallets/me")).json()
+    assert body["total"] == {"currency": "EUR", "amount": 1_500, "missing_rates": []}
+    await register_asset(db, ledger, "WPTS", 0)
+    await fund(db, ledger, holder.wallet, 7, currency="WPTS")
+    body = (await holder.client.get("/v1/wallets/me")).json()
     assert body["total"] == {"currency": "EUR", "amount": None, "missing_rates": ["WPTS"]}
 
 

@@ -78,16 +78,19 @@ async def test_an_approved_card_holds_the_money_until_the_capture_webhook(
     assert topup["hold_transaction_id"] is not None
     assert topup["card"]["last4"] == "4242"
     held = await eur_balance(db, person.user_id)
-    assert held is not None and (held.balance, held.available) == (0, 0)
+    assert held is not None
+    assert (held.balance, held.available) == (0, 0)
 
     [receipt] = await deliver_webhooks(app, topup["processor_charge_id"])
-    assert receipt.status_code == 200 and receipt.json()["result"] == "applied"
+    assert receipt.status_code == 200
+    assert receipt.json()["result"] == "applied"
     shown = (await person.client.get(f"/v1/payments/card-topups/{topup['id']}")).json()
     assert shown["status"] == "completed"
     assert shown["captured_amount"] == 10_000
     assert shown["capture_transaction_id"] is not None
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and (balance.balance, balance.available) == (10_000, 10_000)
+    assert balance is not None
+    assert (balance.balance, balance.available) == (10_000, 10_000)
 
 
 @pytest.mark.parametrize(
@@ -125,8 +128,10 @@ async def test_three_d_secure_approved_completes_after_the_webhook(
     redirect = created["next_action"]["redirect_url"]
     assert redirect.endswith(f"/v1/payments/card-topups/{created['id']}/3ds-challenge")
     page = await person.client.get(redirect)
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "Approve" in page.text and "3220" in page.text
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    assert "Approve" in page.text
+    assert "3220" in page.text
 
     approved = await person.client.post(redirect, json={"outcome": "approve"})
     assert approved.status_code == 200, approved.text
@@ -136,10 +141,12 @@ async def test_three_d_secure_approved_completes_after_the_webhook(
     shown = (await person.client.get(f"/v1/payments/card-topups/{created['id']}")).json()
     assert shown["status"] == "completed"
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.available == 2_500
+    assert balance is not None
+    assert balance.available == 2_500
 
     again = await person.client.post(redirect, json={"outcome": "approve"})
-    assert again.status_code == 409 and again.json()["code"] == "payment_state_conflict"
+    assert again.status_code == 409
+    assert again.json()["code"] == "payment_state_conflict"
 
 
 async def test_three_d_secure_denied_fails_and_releases_the_hold(
@@ -157,7 +164,8 @@ async def test_three_d_secure_denied_fails_and_releases_the_hold(
     receipts = await deliver_webhooks(app, created["processor_charge_id"])
     assert [r.json()["result"] for r in receipts] == ["ignored"]
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and (balance.balance, balance.available) == (0, 0)
+    assert balance is not None
+    assert (balance.balance, balance.available) == (0, 0)
 
 
 async def test_a_retried_top_up_charges_once(app: Any, person: Person, db: Database) -> None:
@@ -175,7 +183,8 @@ async def test_a_retried_top_up_charges_once(app: Any, person: Person, db: Datab
     assert charges == 1
     await deliver_webhooks(app, first.json()["processor_charge_id"])
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.balance == 7_000
+    assert balance is not None
+    assert balance.balance == 7_000
     other = await top_up(person, token, 8_000, key="topup-1")
     assert other.status_code == 422  # the same key with another body
 
@@ -190,7 +199,8 @@ async def test_another_persons_top_up_and_card_answer_404(
         seen = await stranger.client.get(f"/v1/payments/card-topups/{topup['id']}")
         assert seen.status_code == 404
         used = await top_up(stranger, token, 1_000)
-        assert used.status_code == 404 and used.json()["code"] == "card_token_not_found"
+        assert used.status_code == 404
+        assert used.json()["code"] == "card_token_not_found"
         refund = await stranger.client.post(
             f"/v1/payments/card-topups/{topup['id']}/refunds", json={}
         )

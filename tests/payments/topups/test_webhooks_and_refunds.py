@@ -71,7 +71,8 @@ async def test_a_forged_webhook_is_rejected_and_changes_nothing(
     shown = (await person.client.get(f"/v1/payments/card-topups/{topup['id']}")).json()
     assert shown["status"] == "processing"
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.balance == 0
+    assert balance is not None
+    assert balance.balance == 0
 
 
 async def test_a_replayed_webhook_is_rejected_after_the_tolerance(
@@ -92,13 +93,15 @@ async def test_a_replayed_webhook_is_rejected_after_the_tolerance(
 async def test_a_duplicated_webhook_changes_nothing(
     app: Any, person: Person, anonymous_client: AsyncClient, db: Database
 ) -> None:
-    topup, body, headers = await _pending_capture(app, person)
+    _topup, body, headers = await _pending_capture(app, person)
     first = await anonymous_client.post(WEBHOOK_PATH, content=body, headers=headers)
     second = await anonymous_client.post(WEBHOOK_PATH, content=body, headers=headers)
     assert first.json()["result"] == "applied"
-    assert second.status_code == 200 and second.json()["result"] == "duplicate"
+    assert second.status_code == 200
+    assert second.json()["result"] == "duplicate"
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.balance == 3_000
+    assert balance is not None
+    assert balance.balance == 3_000
 
 
 async def test_a_webhook_for_an_unknown_charge_asks_the_processor_to_retry(
@@ -111,7 +114,8 @@ async def test_a_webhook_for_an_unknown_charge_asks_the_processor_to_retry(
     now = int(fastapi_app(app).state.container.clock.now().timestamp())
     headers = {SIGNATURE_HEADER: signature_header(sandbox.webhook_secret, now, body)}
     response = await anonymous_client.post(WEBHOOK_PATH, content=body, headers=headers)
-    assert response.status_code == 409 and response.json()["code"] == "charge_unknown"
+    assert response.status_code == 409
+    assert response.json()["code"] == "charge_unknown"
     again = await anonymous_client.post(WEBHOOK_PATH, content=body, headers=headers)
     assert again.status_code == 409  # not recorded as seen: a later retry is applied
 
@@ -142,7 +146,8 @@ async def test_the_sandbox_posts_its_webhooks_to_the_app_itself(
     shown = (await person.client.get(f"/v1/payments/card-topups/{topup['id']}")).json()
     assert shown["status"] == "completed"
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.available == 4_000
+    assert balance is not None
+    assert balance.available == 4_000
 
 
 class DecliningProcessor:
@@ -207,10 +212,12 @@ async def test_partial_then_full_refund(app: Any, person: Person, db: Database) 
     assert partial.json()["topup"]["refunded_amount"] == 4_000
     assert partial.json()["topup"]["status"] == "completed"
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.balance == 6_000
+    assert balance is not None
+    assert balance.balance == 6_000
 
     too_much = await person.client.post(refunds, json={"amount": 6_001})
-    assert too_much.status_code == 422 and too_much.json()["code"] == "refund_exceeds_captured"
+    assert too_much.status_code == 422
+    assert too_much.json()["code"] == "refund_exceeds_captured"
     assert too_much.json()["refundable"] == 6_000
 
     rest = await person.client.post(refunds, json={})
@@ -219,14 +226,16 @@ async def test_partial_then_full_refund(app: Any, person: Person, db: Database) 
     assert rest.json()["topup"]["status"] == "refunded"
     assert len(rest.json()["topup"]["refunds"]) == 2
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.balance == 0
+    assert balance is not None
+    assert balance.balance == 0
     charge = await sandbox_of(app).signed_events(topup["processor_charge_id"])
     assert [orjson.loads(body)["type"] for body, _ in charge] == [
         "charge.captured", "charge.refunded", "charge.refunded"
     ]  # fmt: skip
 
     after = await person.client.post(refunds, json={"amount": 1})
-    assert after.status_code == 409 and after.json()["code"] == "payment_state_conflict"
+    assert after.status_code == 409
+    assert after.json()["code"] == "payment_state_conflict"
 
 
 async def test_a_retried_refund_refunds_once(app: Any, person: Person, db: Database) -> None:
@@ -237,7 +246,8 @@ async def test_a_retried_refund_refunds_once(app: Any, person: Person, db: Datab
     second = await person.client.post(refunds, json={"amount": 1_000}, headers=headers)
     assert first.json()["id"] == second.json()["id"]
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.balance == 4_000
+    assert balance is not None
+    assert balance.balance == 4_000
 
 
 async def test_a_refund_needs_the_money_in_the_wallet(
@@ -258,14 +268,18 @@ async def test_a_refund_needs_the_money_in_the_wallet(
     response = await person.client.post(
         f"/v1/payments/card-topups/{topup['id']}/refunds", json={"amount": 1_000}
     )
-    assert response.status_code == 422 and response.json()["code"] == "insufficient_funds"
+    assert response.status_code == 422
+    assert response.json()["code"] == "insufficient_funds"
     shown = (await person.client.get(f"/v1/payments/card-topups/{topup['id']}")).json()
-    assert shown["refunded_amount"] == 0 and shown["refunds"] == []
+    assert shown["refunded_amount"] == 0
+    assert shown["refunds"] == []
     balance = await eur_balance(db, person.user_id)
-    assert balance is not None and balance.balance == 500
+    assert balance is not None
+    assert balance.balance == 500
 
 
 async def test_a_top_up_not_yet_captured_cannot_be_refunded(app: Any, person: Person) -> None:
     topup = (await top_up(person, await card_token(person), 2_000)).json()
     response = await person.client.post(f"/v1/payments/card-topups/{topup['id']}/refunds", json={})
-    assert response.status_code == 409 and response.json()["code"] == "payment_state_conflict"
+    assert response.status_code == 409
+    assert response.json()["code"] == "payment_state_conflict"

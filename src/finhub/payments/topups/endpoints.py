@@ -16,7 +16,7 @@ from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from finhub.kit.pagination import page_payload as paged
 from finhub.payments.core import payment_payload
 from finhub.payments.topups import bank, schemas, service
-from finhub.payments.topups.errors import TestModeOnly
+from finhub.payments.topups.errors import SimulationNotAllowed
 from finhub.payments.topups.ports import CardDetails
 from finhub.payments.topups.processor import WEBHOOK_PATH, CardProcessorDep
 from finhub.payments.topups.settings import topup_settings
@@ -285,7 +285,7 @@ def repository_id() -> str:
 def _require_test_mode(principal: Principal, environment: str) -> None:
     if principal.kind == "staff" or not principal.live_mode or environment != "production":
         return
-    raise TestModeOnly("Use a test-mode API key (fh_test_…) to simulate bank transfers.")
+    raise SimulationNotAllowed("Use a test-mode API key (fh_test_…) to simulate bank transfers.")
 
 
 @router.get(

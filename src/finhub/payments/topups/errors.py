@@ -41,7 +41,7 @@ class UnknownCharge(FinhubError):
     title = "No top-up has this charge"
 
 
-class TestModeOnly(Forbidden):
+class SimulationNotAllowed(Forbidden):
     code = "test_mode_only"
     title = "Only in test mode"
 

@@ -160,7 +160,7 @@ async def test_staff_set_a_rate_by_hand(
 ) -> None:
     response = await app_client.put("/v1/staff/fx/rates/EUR/KWD", json={"rate": "0.3210"})
     assert response.status_code == 200, response.text
-    assert response.json()["rate"] == "0.3210"
+    assert response.json()["rate"] == "0.321"
     assert response.json()["source"] == "manual"
     person = await make_person()
     listed = await person.client.get("/v1/fx/rates", params={"base": "KWD"})

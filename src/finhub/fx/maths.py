@@ -56,3 +56,8 @@ def carry_forward(carry: Decimal, remainder: Decimal) -> tuple[int, Decimal]:
     total = EXACT.add(carry, remainder)
     units = int(total.to_integral_value(rounding=ROUND_DOWN))
     return units, EXACT.subtract(total, Decimal(units))
+
+
+def rate_text(rate: Decimal) -> str:
+    """How rates are shown: plain notation without trailing zeros (0.319395, 160.32435, 100)."""
+    return format(rate.normalize(), "f")

@@ -35,7 +35,13 @@ from finhub.fx.errors import (
     RateUnavailable,
     SameCurrency,
 )
-from finhub.fx.maths import by_buy_amount, by_sell_amount, carry_forward, customer_rate
+from finhub.fx.maths import (
+    by_buy_amount,
+    by_sell_amount,
+    carry_forward,
+    customer_rate,
+    rate_text,
+)
 from finhub.fx.models import Quote
 from finhub.fx.rates import mid_rate
 from finhub.kit.db.engine import Connection
@@ -238,14 +244,14 @@ def _new_payment(wallet_id: str, quote: Quote) -> NewPayment:
             "quote_id": quote.id,
             "buy_currency": quote.buy_currency,
             "buy_amount": str(quote.buy_amount),
-            "rate": format(quote.rate, "f"),
-            "mid_rate": format(quote.mid_rate, "f"),
+            "rate": rate_text(quote.rate),
+            "mid_rate": rate_text(quote.mid_rate),
         },
     )
 
 
 def _activity(wallet_id: str, quote: Quote) -> list[ActivityLine]:
-    note = f"{quote.sell_currency} to {quote.buy_currency} at {format(quote.rate, 'f')}"
+    note = f"{quote.sell_currency} to {quote.buy_currency} at {rate_text(quote.rate)}"
     return [
         ActivityLine(
             wallet_id, "out", quote.sell_amount, quote.sell_currency, fee=quote.fee, note=note

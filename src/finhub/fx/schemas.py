@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
 
+from finhub.fx.maths import rate_text
 from finhub.fx.models import FxSettings, MidRate, Quote, RateFact
 from finhub.fx.service import ImportSummary
 from finhub.kit.money import MAX_AMOUNT
@@ -32,10 +33,6 @@ RateValue = Annotated[
     ),
 ]
 Url = Annotated[HttpUrl, Field(max_length=2000)]
-
-
-def rate_text(rate: Decimal) -> str:
-    return format(rate, "f")
 
 
 # --- requests ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import httpx
 from finhub.audit.service import AuditContext, record
 from finhub.fx import repository
 from finhub.fx.errors import RatesUrlMissing, SameCurrency
-from finhub.fx.maths import exact_buy_amount
+from finhub.fx.maths import exact_buy_amount, rate_text
 from finhub.fx.models import FxSettings, MidRate, RateFact
 from finhub.fx.rates import (
     EcbDocument,
@@ -162,7 +162,7 @@ async def set_manual_rate(
         "fx.rate_set",
         object_type="fx_rate",
         object_id=f"{base}/{quote}",
-        after={"rate": format(rate, "f")},
+        after={"rate": rate_text(rate)},
     )
     return fact
 

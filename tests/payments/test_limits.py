@@ -81,7 +81,7 @@ async def test_per_payment_daily_and_monthly_with_calendar_boundaries(conn: Conn
     await small_limits(conn)
     payer = await open_wallet(conn, ledger, funds=5_000)
     payee = await open_wallet(conn, ledger)
-    check = {"operation": "p2p", "currency": "EUR", "now": clock.now()}
+    check: dict[str, Any] = {"operation": "p2p", "currency": "EUR", "now": clock.now()}
 
     error = await exceeded(conn, payer, 601, **check)
     assert (error.status, error.code) == (422, "limit_exceeded")

@@ -27,6 +27,11 @@ class InvalidRule(Unprocessable):
     title = "The recurrence rule is not valid"
 
 
+def whole_second(moment: datetime) -> datetime:
+    """Occurrences fall on whole seconds (iCalendar has no finer unit; dateutil drops it)."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
 def parse_rule(rule: str, start_at: datetime) -> rrule:
     """The rule as a dateutil `rrule` starting at `start_at`; 422 `invalid_rule` otherwise."""
     text = rule.strip().upper().removeprefix("RRULE:")
@@ -39,7 +44,7 @@ def parse_rule(rule: str, start_at: datetime) -> rrule:
     if "COUNT" in parts and "UNTIL" in parts:
         raise InvalidRule("A rule has COUNT or UNTIL, not both.", field="rule")
     try:
-        parsed = rrulestr(text, dtstart=start_at.astimezone(UTC))
+        parsed = rrulestr(text, dtstart=whole_second(start_at))
     except (ValueError, TypeError) as error:
         raise InvalidRule(f"Not an RFC 5545 rule: {error}.", field="rule") from None
     assert isinstance(parsed, rrule)
@@ -50,8 +55,9 @@ def first_occurrence(
     start_at: datetime, rule: str | None, end_at: datetime | None
 ) -> datetime | None:
     """The first time the schedule pays (at or after `start_at`), or None."""
+    start_at = whole_second(start_at)
     if rule is None:
-        return start_at if end_at is None or start_at <= end_at else None
+        return _within(start_at, end_at)
     return _within(parse_rule(rule, start_at).after(start_at, inc=True), end_at)
 
 

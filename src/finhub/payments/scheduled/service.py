@@ -13,7 +13,7 @@ Rules that no retry can mend (an unknown recipient or payee, a closed wallet) fa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,6 +98,7 @@ async def create(
     failed payment next month."""
     now = ctx.clock.now()
     require_currency(new.currency)
+    new = replace(new, start_at=occurrences.whole_second(new.start_at))
     if new.start_at < now - timedelta(minutes=1):
         raise Unprocessable("start_at is in the past.", code="start_in_past", field="start_at")
     if new.end_at is not None and new.end_at < new.start_at:

@@ -55,7 +55,9 @@ class FeeSchedule:
 
 def compute_fee(schedule: FeeSchedule, amount: int) -> int:
     """The fee `schedule` charges on `amount` (minor units); see the module docstring."""
-    share = (Decimal(amount) * schedule.percent_bps / BASIS_POINTS).quantize(
+    # The exact context: the default one keeps 28 digits and a 128-bit amount has 39.
+    product = EXACT.multiply(Decimal(amount), schedule.percent_bps)
+    share = EXACT.divide(product, BASIS_POINTS).quantize(
         Decimal(1), rounding=ROUND_HALF_UP, context=EXACT
     )
     fee = max(schedule.fixed + int(share), schedule.min_fee, 0)

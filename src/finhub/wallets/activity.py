@@ -17,6 +17,7 @@ from finhub.kit.money import iso_currency
 from finhub.ledger.service import LedgerService
 from finhub.payments.core import payment_for_wallet, payment_payload
 from finhub.wallets import activity_repository as repository
+from finhub.wallets import repository as wallet_records
 from finhub.wallets import service as wallets
 from finhub.wallets.activity_repository import ActivityFilter
 from finhub.wallets.models import CurrencyBalance, Wallet
@@ -101,7 +102,7 @@ async def change_home_currency(conn: Connection, wallet: Wallet, currency: str) 
             code="invalid_home_currency",
             status=422,
         )
-    await repository.set_home_currency(conn, wallet.id, currency)
+    await wallet_records.set_home_currency(conn, wallet.id, currency)
     return await wallets.get_wallet(conn, wallet.id)
 
 

@@ -106,13 +106,6 @@ async def find_activity(
     return await cursor.fetchone()
 
 
-async def set_home_currency(conn: Connection, wallet_id: str, currency: str) -> None:
-    await conn.execute(
-        "UPDATE wallets SET home_currency = %s WHERE id = %s AND status = 'active'",
-        (currency, wallet_id),
-    )
-
-
 async def posted_entries(
     conn: Connection,
     *,

@@ -165,7 +165,7 @@ async def close_my_wallet(
     async with c.db.transaction() as conn:
         wallet = await wallets.wallet_for_user(conn, _person(principal))
         wallets.require_open(wallet)
-        await wallets.close_wallet(conn, c.clock, wallet)
+        await wallets.close_wallet(conn, c.ledger, wallet)
         closed = await wallets.get_wallet(conn, wallet.id)
         await _audit(conn, request, principal, "wallet.closed", closed, {"status": "closed"})
         return await idem.respond(conn, 200, await activity.wallet_payload(conn, closed))

@@ -102,6 +102,14 @@ async def balances(conn: Connection, wallet_id: str) -> list[dict[str, Any]]:
     return await cursor.fetchall()
 
 
+async def lock(conn: Connection, wallet_id: str) -> None:
+    await conn.execute("SELECT 1 FROM wallets WHERE id = %s FOR UPDATE", (wallet_id,))
+
+
+async def set_home_currency(conn: Connection, wallet_id: str, currency: str) -> None:
+    await conn.execute("UPDATE wallets SET home_currency = %s WHERE id = %s", (currency, wallet_id))
+
+
 async def close(conn: Connection, wallet_id: str, now: datetime) -> None:
     await conn.execute(
         "UPDATE wallets SET status = 'closed', closed_at = %s WHERE id = %s AND status = 'active'",

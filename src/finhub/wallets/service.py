@@ -8,6 +8,7 @@ from finhub.errors import Conflict
 from finhub.kit.clock import Clock
 from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
+from finhub.ledger.errors import AccountNotEmpty
 from finhub.ledger.models import AccountType
 from finhub.ledger.service import LedgerService
 from finhub.wallets import repository
@@ -100,12 +101,17 @@ async def balances(conn: Connection, wallet: Wallet) -> list[CurrencyBalance]:
     ]
 
 
-async def close_wallet(conn: Connection, clock: Clock, wallet: Wallet) -> None:
-    """Close a wallet (no new movements). Balances must have been paid out first."""
+async def close_wallet(conn: Connection, ledger: LedgerService, wallet: Wallet) -> None:
+    """Close a wallet and each of its ledger accounts. Every balance must be zero with no holds
+    either way; closing the ledger accounts (under their row locks) is what stops a payment
+    racing the close from landing in it: the ledger refuses entries to a closed account."""
+    await repository.lock(conn, wallet.id)
     for balance in await balances(conn, wallet):
-        if balance.balance or balance.held:
+        try:
+            await ledger.close_account(conn, balance.ledger_account_id)
+        except AccountNotEmpty as error:
             raise Conflict(
                 "Withdraw or convert every balance before closing the wallet.",
                 code="wallet_not_empty",
-            )
-    await repository.close(conn, wallet.id, clock.now())
+            ) from error
+    await repository.close(conn, wallet.id, ledger.clock.now())

@@ -90,7 +90,7 @@ async def list_activity(
          WHERE {" AND ".join(clauses)}
          ORDER BY created_at DESC, id DESC
          LIMIT %s
-        """,  # noqa: S608
+        """,
         params,
     )
     return await cursor.fetchall()
@@ -100,7 +100,7 @@ async def find_activity(
     conn: Connection, wallet_id: str, activity_id: str
 ) -> dict[str, Any] | None:
     cursor = await conn.execute(
-        f"SELECT {ACTIVITY_COLUMNS} FROM wallet_activity WHERE id = %s AND wallet_id = %s",  # noqa: S608
+        f"SELECT {ACTIVITY_COLUMNS} FROM wallet_activity WHERE id = %s AND wallet_id = %s",
         (activity_id, wallet_id),
     )
     return await cursor.fetchone()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from ulid import ULID
 
 from finhub.api import ContainerDep, IdempotentDep, json_response
 from finhub.audit.service import AuditContext
@@ -264,7 +265,7 @@ async def simulate_bank_credit(
 ) -> Response:
     _require_test_mode(principal, c.settings.environment)
     credit = bank.IncomingCredit(
-        bank_transaction_id=body.bank_transaction_id or repository_id(),
+        bank_transaction_id=body.bank_transaction_id or _simulated_bank_transaction_id(),
         amount=body.amount,
         currency=body.currency,
         sender_name=body.sender_name,
@@ -276,10 +277,9 @@ async def simulate_bank_credit(
         return await idem.respond(conn, 201 if created else 200, schemas.credit_payload(booked))
 
 
-def repository_id() -> str:
-    from finhub.payments.topups.repository import new_bank_credit_id
-
-    return "sim_" + new_bank_credit_id()
+def _simulated_bank_transaction_id() -> str:
+    """What the bank would have called the transaction, when the simulation names none."""
+    return f"sim_{ULID()}"
 
 
 def _require_test_mode(principal: Principal, environment: str) -> None:

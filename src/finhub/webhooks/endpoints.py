@@ -29,6 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid credentials (problem+json)."},
     403: {"description": "Not a person's session or key with `webhooks:write` (problem+json)."},
     404: {"description": "No such endpoint or delivery of yours (problem+json)."},
+    409: {"description": "The same Idempotency-Key is still being processed (problem+json)."},
     422: {
         "description": "Invalid request, or a URL that is not https or not public "
         "(`webhook_url_not_https`, `webhook_url_not_public`) (problem+json)."

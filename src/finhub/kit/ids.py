@@ -46,6 +46,7 @@ PREFIXES = frozenset(
         "card",
         "fee",
         "vib",
+        "bcr",
     }
 )
 

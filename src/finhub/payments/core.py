@@ -74,12 +74,15 @@ async def change_status(
     status: str,
     *,
     posting: Posting | None = None,
+    posted_transaction_id: str | None = None,
     failure_code: str | None = None,
     failure_message: str | None = None,
     allowed_from: frozenset[str] = frozenset({"requires_action", "processing"}),
 ) -> Payment:
-    """Move a payment on (e.g. processing → completed), posting `posting` with it. The payment
-    row is locked first, so two concurrent attempts can't both move it."""
+    """Move a payment on (e.g. processing → completed), posting `posting` with it, or linking
+    `posted_transaction_id` when the caller posted already (a hold resolved with
+    `ledger.post_pending`). The payment row is locked first, so two concurrent attempts can't
+    both move it."""
     current = await repository.lock_payment(conn, payment_id)
     if current is None:
         raise PaymentNotFound(f"No payment {payment_id}.")
@@ -90,7 +93,7 @@ async def change_status(
         conn,
         payment_id,
         status=status,
-        ledger_transaction_id=transaction.id if transaction else None,
+        ledger_transaction_id=transaction.id if transaction else posted_transaction_id,
         failure_code=failure_code,
         failure_message=failure_message,
         now=ledger.clock.now(),

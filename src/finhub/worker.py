@@ -23,6 +23,7 @@ from finhub.ledger import tasks as ledger_tasks
 from finhub.ledger.service import LedgerService
 from finhub.notifications import tasks as notification_tasks
 from finhub.runtime import Runtime, current_runtime, install_runtime
+from finhub.webhooks import tasks as webhook_tasks
 
 log = get_logger(__name__)
 housekeeping = Blueprint()
@@ -44,6 +45,7 @@ def build_job_app(database_url: str) -> App:
         ledger_tasks.blueprint,
         identity_tasks.blueprint,
         notification_tasks.blueprint,
+        webhook_tasks.blueprint,
         housekeeping,
     ):
         app.add_tasks_from(blueprint, namespace="")

@@ -10,9 +10,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
+from finhub.audit.service import AuditContext
 from finhub.fx.quotes import QUOTE_TTL
+from finhub.identity.api_keys.models import NewKey
+from finhub.identity.api_keys.service import create_key
+from finhub.identity.principal import Principal
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.ledger.service import LedgerService
@@ -292,3 +296,41 @@ async def test_quotes_are_checked(app_client: AsyncClient, make_person: MakePers
         response = await person.post(QUOTES, body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["code"] == code, body
+
+
+async def test_a_conversion_over_the_limit_is_refused(
+    app_client: AsyncClient, make_person: MakePerson, db: Database
+) -> None:
+    await set_rate(app_client, "EUR", "USD", "1.1")
+    person = await make_person(EUR=500_000)  # basic tier: at most 1 000 EUR per payment
+    quote = await _quote(person, {"sell_currency": "EUR", "buy_currency": "USD",
+                                  "sell_amount": 150_000})  # fmt: skip
+    response = await person.post(f"{QUOTES}/{quote['id']}/accept")
+    assert response.status_code == 422
+    assert response.json()["code"] == "limit_exceeded"
+    assert await balance(db, person.wallet, "EUR") == 500_000
+    assert await balance(db, person.wallet, "USD") == 0
+
+
+async def test_api_keys_need_the_payments_scopes(
+    app: Any, app_client: AsyncClient, make_person: MakePerson, db: Database, clock: OffsetClock
+) -> None:
+    await set_rate(app_client, "EUR", "USD", "1.1")
+    person = await make_person(EUR=10_000)
+    body = {"sell_currency": "EUR", "buy_currency": "USD", "sell_amount": 1_000}
+    for scopes, status in ((["payments:read"], 403), (["payments:write"], 201)):
+        async with db.transaction() as conn:
+            issued = await create_key(
+                conn,
+                AuditContext.system("test"),
+                Principal(kind="user", id=person.user_id, user_id=person.user_id),
+                NewKey(name="fx test", mode="test", scopes=scopes),
+                now=clock.now(),
+            )
+        async with AsyncClient(
+            transport=ASGITransport(app=app),
+            base_url="http://finhub.test",
+            headers={"Authorization": f"Bearer {issued.secret}"},
+        ) as client:
+            response = await client.post(QUOTES, json=body)
+        assert response.status_code == status, response.text

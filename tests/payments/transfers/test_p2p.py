@@ -177,12 +177,12 @@ async def test_refusals_change_nothing(make_person: MakePerson, db: Database) ->
 
 
 async def test_a_closed_recipient_wallet_is_refused(
-    make_person: MakePerson, db: Database, clock: OffsetClock
+    make_person: MakePerson, db: Database, ledger: LedgerService
 ) -> None:
     alice = await make_person(funded=500)
     bob = await make_person()
     async with db.transaction() as conn:
-        await wallets.close_wallet(conn, clock, bob.wallet)
+        await wallets.close_wallet(conn, ledger, bob.wallet)
     response = await alice.post(P2P, {"to": {"email": bob.email}, "amount": 1, "currency": "EUR"})
     assert response.status_code == 409
     assert response.json()["code"] == "recipient_wallet_closed"
@@ -230,3 +230,40 @@ async def _api_key(db: Database, clock: OffsetClock, user_id: str, scopes: list[
             now=clock.now(),
         )
     return issued.secret
+
+
+async def test_the_fee_is_a_leg_of_the_same_transaction_and_limits_apply(
+    make_person: MakePerson, db: Database, ledger: LedgerService, clock: OffsetClock
+) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            """
+            INSERT INTO fee_schedules (operation, currency, fixed, updated_at)
+            VALUES ('p2p', 'CHF', 25, %s)
+            ON CONFLICT (operation, currency) DO UPDATE SET fixed = 25, percent_bps = 0
+            """,
+            (clock.now(),),
+        )
+    alice = await make_person(funded=100_000, currency="CHF")
+    bob = await make_person()
+    response = await alice.post(
+        P2P, {"to": {"email": bob.email}, "amount": 1_000, "currency": "CHF"}
+    )
+    assert response.status_code == 201, response.text
+    payment = response.json()
+    assert payment["fee"] == 25
+    assert await balance(db, alice.wallet, "CHF") == 100_000 - 1_025
+    assert await balance(db, bob.wallet, "CHF") == 1_000
+    legs = await scalar(
+        db,
+        "SELECT count(*) FROM ledger_entries WHERE transaction_id = %s",
+        payment["ledger_transaction_id"],
+    )
+    assert legs == 3
+    # The basic tier sends at most 1 000 EUR (or its CHF equivalent) in one payment.
+    over = await alice.post(P2P, {"to": {"email": bob.email}, "amount": 150_000, "currency": "CHF"})
+    assert (over.status_code, over.json()["code"]) == (422, "limit_exceeded")
+    assert over.json()["limit"] == "per_payment"
+    assert await balance(db, alice.wallet, "CHF") == 100_000 - 1_025
+    async with db.connection() as conn:
+        assert (await ledger.verify(conn)).ok

@@ -47,6 +47,7 @@ from finhub.notifications.endpoints import router as notifications_router
 from finhub.notifications.mail import Mailer
 from finhub.organizations.endpoints import router as organizations_router
 from finhub.payments.payouts.endpoints import router as payouts_router
+from finhub.payments.rules_endpoints import router as rules_router
 from finhub.payments.scheduled.endpoints import router as scheduled_router
 from finhub.payments.topups.endpoints import router as topups_router
 from finhub.payments.transfers.endpoints import router as transfers_router
@@ -132,11 +133,13 @@ def create_app(
         audit_router,
         staff_router,
         wallets_router,
+        # Fixed paths under /v1/payments before any /v1/payments/{id} of the payment kinds.
+        scheduled_router,
+        rules_router,
         topups_router,
         transfers_router,
         payouts_router,
         fx_router,
-        scheduled_router,
         webhooks_router,
         ledger_router,
     ):

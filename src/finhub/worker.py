@@ -22,6 +22,7 @@ from finhub.kit.logging import get_logger
 from finhub.ledger import tasks as ledger_tasks
 from finhub.ledger.service import LedgerService
 from finhub.notifications import tasks as notification_tasks
+from finhub.payments.scheduled import tasks as scheduled_tasks
 from finhub.runtime import Runtime, current_runtime, install_runtime
 from finhub.webhooks import tasks as webhook_tasks
 
@@ -46,6 +47,7 @@ def build_job_app(database_url: str) -> App:
         identity_tasks.blueprint,
         notification_tasks.blueprint,
         webhook_tasks.blueprint,
+        scheduled_tasks.blueprint,
         housekeeping,
     ):
         app.add_tasks_from(blueprint, namespace="")

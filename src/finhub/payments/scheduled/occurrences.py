@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dateutil.rrule import rrule, rrulestr  # type: ignore[import-untyped]
+from dateutil.rrule import rrule, rrulestr
 
 from finhub.errors import Unprocessable
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from finhub.kit.db.engine import Connection
+from finhub.wallets.models import Wallet
 
 COLUMNS = """id, requester_wallet_id, payer_wallet_id, amount, currency, note, token, status,
     paid_payment_id, paid_by_wallet_id, created_at, expires_at, paid_at, canceled_at, updated_at"""
@@ -247,3 +248,53 @@ async def people_of_wallets(conn: Connection, wallet_ids: list[str]) -> dict[str
     return {
         row.pop("wallet_id"): Person(**row) for row in [dict(r) for r in await cursor.fetchall()]
     }
+
+
+@dataclass(frozen=True, slots=True)
+class WalletOwner:
+    """A wallet and the person it belongs to, read together (one round trip per party of a
+    payment instead of two)."""
+
+    wallet: Wallet
+    person: Person
+
+
+WALLET_OWNER_SQL = """
+    SELECT w.id, w.user_id, w.home_currency, w.status AS wallet_status, w.payment_reference,
+           w.created_at, w.closed_at, u.email, u.display_name, u.status AS person_status,
+           u.email_verified_at IS NOT NULL AS email_verified
+      FROM wallets w JOIN users u ON u.id = w.user_id
+"""
+
+
+def _wallet_owner(row: dict[str, Any]) -> WalletOwner:
+    wallet = Wallet(
+        id=row["id"],
+        user_id=row["user_id"],
+        home_currency=row["home_currency"],
+        status=row["wallet_status"],
+        payment_reference=row["payment_reference"],
+        created_at=row["created_at"],
+        closed_at=row["closed_at"],
+    )
+    person = Person(
+        user_id=row["user_id"],
+        email=row["email"],
+        display_name=row["display_name"],
+        status=row["person_status"],
+        email_verified=row["email_verified"],
+    )
+    return WalletOwner(wallet, person)
+
+
+async def owner_of_wallet(conn: Connection, wallet_id: str) -> WalletOwner | None:
+    cursor = await conn.execute(WALLET_OWNER_SQL + " WHERE w.id = %s", (wallet_id,))
+    row = await cursor.fetchone()
+    return _wallet_owner(row) if row else None
+
+
+async def wallet_of_user(conn: Connection, user_id: str) -> WalletOwner | None:
+    """The person's wallet with them; None while they have no wallet yet."""
+    cursor = await conn.execute(WALLET_OWNER_SQL + " WHERE w.user_id = %s", (user_id,))
+    row = await cursor.fetchone()
+    return _wallet_owner(row) if row else None

@@ -48,7 +48,7 @@ from finhub.payments.transfers.errors import (
 from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
 from finhub.wallets import service as wallets
 from finhub.wallets.chart import SystemAccount, system_account
-from finhub.wallets.errors import WalletClosed, WalletNotFound
+from finhub.wallets.errors import WalletClosed
 from finhub.wallets.models import Wallet
 
 RecipientKind = Literal["email", "phone", "username", "wallet_id"]
@@ -118,11 +118,13 @@ def mask_email(email: str) -> str:
 
 async def payer_party(conn: Connection, clock: Clock, user_id: str) -> Party:
     """The caller's own wallet (opened on first use; 403 for an unverified person)."""
-    wallet = await wallets.ensure_wallet(conn, clock, user_id)
-    wallets.require_open(wallet)
-    person = await repository.person(conn, user_id)
-    assert person is not None
-    return Party(wallet, person)
+    found = await repository.wallet_of_user(conn, user_id)
+    if found is None:
+        await wallets.ensure_wallet(conn, clock, user_id)
+        found = await repository.wallet_of_user(conn, user_id)
+        assert found is not None
+    wallets.require_open(found.wallet)
+    return Party(found.wallet, found.person)
 
 
 async def resolve_recipient(
@@ -150,14 +152,10 @@ async def resolve_recipient(
 
 
 async def _party_of_wallet(conn: Connection, wallet_id: str) -> Party:
-    try:
-        wallet = await wallets.get_wallet(conn, wallet_id)
-    except WalletNotFound:
-        raise RecipientNotFound("No one can be paid at this address.") from None
-    person = await repository.person(conn, wallet.user_id)
-    if person is None or person.status != "active":
+    found = await repository.owner_of_wallet(conn, wallet_id)
+    if found is None or found.person.status != "active":
         raise RecipientNotFound("No one can be paid at this address.")
-    return Party(wallet, person)
+    return Party(found.wallet, found.person)
 
 
 # --- moving money -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from finhub.identity.principal import Principal
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.ledger.service import LedgerService
+from finhub.payments.fees import fee_for
 from tests.fx.conftest import MakePerson, balance, scalar, set_rate
 
 QUOTES = "/v1/fx/quotes"
@@ -86,7 +87,9 @@ async def test_convert_eur_to_usd_end_to_end(
     quote = response.json()
     assert quote["id"].startswith("qte_")
     assert (quote["status"], quote["rate"], quote["mid_rate"]) == ("open", "1.0945", "1.1")
-    assert (quote["sell_amount"], quote["fee"], quote["total_debit"]) == (10_000, 0, 10_000)
+    async with db.connection() as conn:  # no fx fee is seeded, but staff may set one
+        fee = await fee_for(conn, "fx_conversion", "EUR", 10_000)
+    assert (quote["sell_amount"], quote["fee"], quote["total_debit"]) == (10_000, fee, 10_000 + fee)
     assert quote["buy_amount"] == 10_945
     assert (quote["spread_bps"], quote["rate_source"]) == (50, "manual")
     created = datetime.fromisoformat(quote["created_at"])
@@ -98,9 +101,9 @@ async def test_convert_eur_to_usd_end_to_end(
     assert body["status"] == "accepted"
     payment = body["payment"]
     assert (payment["kind"], payment["status"]) == ("fx_conversion", "completed")
-    assert (payment["amount"], payment["currency"], payment["fee"]) == (10_000, "EUR", 0)
+    assert (payment["amount"], payment["currency"], payment["fee"]) == (10_000, "EUR", fee)
     assert payment["metadata"]["quote_id"] == quote["id"]
-    assert await balance(db, person.wallet, "EUR") == 10_000
+    assert await balance(db, person.wallet, "EUR") == 10_000 - fee
     assert await balance(db, person.wallet, "USD") == 10_945
 
     lines = await _activity(db, payment["id"])

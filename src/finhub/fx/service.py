@@ -24,10 +24,10 @@ from finhub.fx.rates import (
     EcbFeed,
     ManualRates,
     RatesSource,
+    mid_rate,
     rate_book,
     store_rates,
 )
-from finhub.fx.rates import mid_rate as _mid_rate
 from finhub.kit.clock import SystemClock
 from finhub.kit.db.engine import Connection
 from finhub.kit.money import iso_currency
@@ -43,7 +43,7 @@ async def convert(
     money moves through quotes."""
     if from_currency == to_currency:
         return amount
-    rate = await _mid_rate(conn, from_currency, to_currency)
+    rate = await mid_rate(conn, from_currency, to_currency)
     from_scale = await _scale(conn, from_currency)
     to_scale = await _scale(conn, to_currency)
     if rate is None or from_scale is None or to_scale is None:
@@ -61,10 +61,6 @@ async def _scale(conn: Connection, code: str) -> int | None:
         return (await LedgerService(SystemClock()).resolve_asset(conn, code)).scale
     except UnknownAsset:
         return None
-
-
-async def mid_rate(conn: Connection, sell: str, buy: str) -> MidRate | None:
-    return await _mid_rate(conn, sell, buy)
 
 
 async def rates_from(conn: Connection, base: str) -> list[MidRate]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from finhub.identity.scopes import SCOPES
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.notifications.inbox import notify
+from finhub.webhooks.dispatcher import dispatch_pending
 from tests.factories import create_staff, create_user, session_token
 from tests.identity.factors.authenticator import SoftAuthenticator
 
@@ -52,6 +54,15 @@ PUBLIC_OPERATIONS = {
     ("POST", "/v1/staff/auth/sign-in/second-factor"),
     ("POST", "/v1/staff/enrolment/totp"),
     ("POST", "/v1/staff/enrolment"),
+    ("POST", "/v1/payments/card-webhooks"),  # the card processor's, checked by its signature
+}
+# Back-office settings addressed by value rather than by an owned object.
+SETTING_PARAMETERS = {
+    "base": "EUR",
+    "quote": "USD",
+    "operation": "p2p",
+    "currency": "EUR",
+    "tier": "basic",
 }
 
 
@@ -60,6 +71,8 @@ class World:
     """A's objects by path parameter name, and what must never reach B."""
 
     ids: dict[str, str] = field(default_factory=dict)
+    # A parameter whose object depends on the route (`payment_id` of a withdrawal or a top-up).
+    by_route: dict[tuple[str, str], str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list)  # names, emails: never in B's answers
     user_id: str = ""
     organization_id: str = ""
@@ -80,10 +93,10 @@ def client_for(app: Any, token: str) -> AsyncClient:
     )
 
 
-async def ok(response: Any, status: int = 201) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
+async def ok(response: Any, status: int | tuple[int, ...] = 201) -> Any:
+    expected = status if isinstance(status, tuple) else (status,)
+    assert response.status_code in expected, response.text
+    return response.json()
 
 
 async def build_world(
@@ -174,7 +187,123 @@ async def build_world(
         )
     )  # fmt: skip
     world.ids["transaction_id"] = transfer["id"]
+    async with client_for(app, token) as owner:
+        await build_money_world(owner, admin, world, db, clock, marker)
     return world
+
+
+async def build_money_world(
+    owner: AsyncClient, admin: AsyncClient, world: World, db: Database, clock: OffsetClock,
+    marker: str,
+) -> None:  # fmt: skip
+    """A's wallet, payments, payees, requests, quotes, schedules and webhooks."""
+    wallet = await ok(await owner.get("/v1/wallets/me"), 200)
+    await ok(
+        await admin.post(
+            "/v1/payments/bank-topups/simulate",
+            json={"reference": wallet["payment_reference"], "amount": 50_000, "currency": "EUR",
+                  "sender_name": f"Payer {marker}", "bank_transaction_id": f"bank-{marker}"},
+        ),
+        (200, 201),
+    )  # fmt: skip
+    activity = await ok(await owner.get("/v1/wallets/me/activity"), 200)
+    world.ids["activity_id"] = activity["data"][0]["id"]
+    card = await ok(
+        await owner.post(
+            "/v1/payments/card-tokens",
+            json={"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"},
+        ),
+        (200, 201),
+    )
+    topup = await ok(
+        await owner.post(
+            "/v1/payments/card-topups",
+            json={"card_token": card["id"], "amount": 1_000, "currency": "EUR"},
+        ),
+        (200, 201),
+    )
+    world.by_route[("/v1/payments/card-topups/", "payment_id")] = topup["id"]
+    payee = await ok(
+        await owner.post(
+            "/v1/payees",
+            json={
+                "name": f"Landlord {marker}",
+                "currency": "EUR",
+                "iban": "DE89370400440532013000",
+            },
+        )
+    )
+    world.ids["payee_id"] = payee["id"]
+    withdrawal = await ok(
+        await owner.post(
+            "/v1/payments/withdrawals",
+            json={"payee_id": payee["id"], "amount": 100, "currency": "EUR"},
+        ),
+        (200, 201),
+    )
+    world.by_route[("/v1/payments/withdrawals/", "payment_id")] = withdrawal["id"]
+    request = await ok(
+        await owner.post(
+            "/v1/payment-requests",
+            json={"amount": 700, "currency": "EUR", "note": f"Rent share {marker}"},
+        )
+    )
+    world.ids["request_id"] = request["id"]
+    await ok(await admin.put("/v1/staff/fx/rates/EUR/USD", json={"rate": "1.1"}), (200, 201))
+    quote = await ok(
+        await owner.post(
+            "/v1/fx/quotes",
+            json={"sell_currency": "EUR", "buy_currency": "USD", "sell_amount": 1_000},
+        )
+    )
+    world.ids["quote_id"] = quote["id"]
+    async with db.transaction() as conn:
+        friend = await create_user(conn, email=f"friend-{marker}@example.com")
+    schedule = await ok(
+        await owner.post(
+            "/v1/payments/scheduled",
+            json={"type": "p2p", "to": {"email": f"friend-{marker}@example.com"}, "amount": 100,
+                  "currency": "EUR", "start_at": (clock.now() + timedelta(days=2)).isoformat(),
+                  "rule": "FREQ=WEEKLY", "note": f"Allowance {marker}"},
+        )
+    )  # fmt: skip
+    world.ids["schedule_id"] = schedule["id"]
+    assert friend
+    endpoint = await ok(
+        await owner.post(
+            "/v1/webhook-endpoints",
+            json={"url": "https://93.184.215.14/hook", "event_types": ["payment.*"],
+                  "description": f"Books {marker}"},
+        )
+    )  # fmt: skip
+    world.ids["endpoint_id"] = endpoint["id"]
+    await ok(
+        await admin.post(
+            "/v1/payments/bank-topups/simulate",
+            json={"reference": wallet["payment_reference"], "amount": 10, "currency": "EUR",
+                  "sender_name": "Top-up after the hook", "bank_transaction_id": f"hook-{marker}"},
+        ),
+        (200, 201),
+    )  # fmt: skip
+    await dispatch_pending(db, clock)
+    deliveries = await ok(
+        await owner.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"), 200
+    )
+    world.ids["delivery_id"] = deliveries["data"][0]["id"]
+    batches = await ok(await admin.post("/v1/staff/payout-batches", json={}), (200, 201))
+    world.ids["batch_id"] = batches["data"][0]["id"] if "data" in batches else batches[0]["id"]
+    await ok(
+        await admin.post(
+            "/v1/payments/bank-topups/simulate",
+            json={"reference": "FHNOSUCHREF", "amount": 10, "currency": "EUR",
+                  "sender_name": "Unknown", "bank_transaction_id": f"unmatched-{marker}"},
+        ),
+        (200, 201),
+    )  # fmt: skip
+    unmatched = await ok(await admin.get("/v1/payments/bank-topups/unmatched"), 200)
+    world.ids["credit_id"] = unmatched["data"][0]["id"]
+    world.secrets += [f"Landlord {marker}", f"Rent share {marker}", f"Books {marker}",
+                      f"Allowance {marker}"]  # fmt: skip
 
 
 async def scalar(conn: Any, sql: str, *params: Any) -> str:
@@ -279,9 +408,14 @@ def body_for(schema: dict[str, Any], operation: dict[str, Any], world: World) ->
     return example(schema, content["schema"], "", world)
 
 
-def path_with(path: str, values: dict[str, str]) -> str:
+def path_with(path: str, values: dict[str, str], world: World | None = None) -> str:
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
+        for (prefix, parameter), value in (world.by_route if world else {}).items():
+            if parameter == name and path.startswith(prefix):
+                return value
+        if name in SETTING_PARAMETERS:
+            return SETTING_PARAMETERS[name]
         assert name in values, f"{path}: add A's `{name}` to the world in this test"
         return values[name]
 
@@ -350,7 +484,7 @@ async def attack_object(
     ):
         return  # staff who may use a back-office route see every customer by design
     response = await attacker.client.request(
-        method, path_with(path, world.ids), json=body_for(schema, operation, world)
+        method, path_with(path, world.ids, world), json=body_for(schema, operation, world)
     )
     where = f"{attacker.name}: {method} {path}"
     assert 400 <= response.status_code < 500, f"{where} answered {response.status_code}"

@@ -32,7 +32,7 @@ GESMES_NAMESPACE = "http://www.gesmes.org/xml/2002-08-01"
 # The ECB fixes its reference rates at 14:10 and publishes them around 16:00 Frankfurt time.
 ECB_PUBLICATION = time(16, 0)
 FRANKFURT = ZoneInfo("Europe/Berlin")
-MAX_DOCUMENT_BYTES = 2_000_000  # the full history file is ~1 MB zipped; a daily file is 2 KB
+MAX_DOCUMENT_BYTES = 16_000_000  # a daily file is 2 KB; the history since 1999 a few MB
 PIVOT = "EUR"
 CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 # Mid rates derived by inversion or crossing are kept to this many significant digits.

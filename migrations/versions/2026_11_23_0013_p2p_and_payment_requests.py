@@ -4,7 +4,8 @@ A payment request asks for an amount in one currency. It is addressed to one wal
 (`payer_wallet_id`) or open to whoever holds its link or QR code (`token`, unguessable). It is
 paid at most once: `paid_payment_id` is set in the transaction that moves the money, under a row
 lock, and the CHECKs keep the status and its timestamps consistent. An open request past
-`expires_at` reads as expired; no job needs to flip it.
+`expires_at` reads as expired; no job needs to flip it. A wallet may also take a handle
+(`wallet_handles`) so people can pay it as @name.
 
 Revision ID: 0013
 Revises: 0012
@@ -51,6 +52,14 @@ def upgrade() -> None:
             ON payment_requests (payer_wallet_id, created_at DESC, id DESC)
             WHERE payer_wallet_id IS NOT NULL;
 
+        -- Handles people choose so others can pay them as @name without knowing their email
+        -- or phone. One per wallet, stored lower-case; a freed handle can be taken again.
+        CREATE TABLE wallet_handles (
+            handle      text        PRIMARY KEY CHECK (handle ~ '^[a-z0-9_]{3,30}$'),
+            wallet_id   text        NOT NULL UNIQUE REFERENCES wallets (id),
+            created_at  timestamptz NOT NULL
+        );
+
         -- Finding a recipient by phone number (P2P by phone); phones are not unique, so a
         -- number shared by several people resolves to no one.
         CREATE INDEX IF NOT EXISTS users_phone ON users (phone) WHERE phone IS NOT NULL;
@@ -59,4 +68,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX IF EXISTS users_phone; DROP TABLE payment_requests")
+    op.execute("DROP INDEX IF EXISTS users_phone; DROP TABLE wallet_handles, payment_requests")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from typing import Any
+from uuid import uuid4
 
 from httpx import ASGITransport, AsyncClient
 
@@ -18,6 +19,7 @@ from finhub.wallets import service as wallets
 from tests.payments.transfers.conftest import MakePerson, balance, scalar
 
 P2P = "/v1/payments/p2p"
+HANDLE = "/v1/payments/handle"
 
 
 def random_phone() -> str:
@@ -146,8 +148,8 @@ async def test_refusals_change_nothing(make_person: MakePerson, db: Database) ->
     bob = await make_person()
     cases = [
         ({"to": {"email": alice.email}, "amount": 1, "currency": "EUR"}, 422, "self_payment"),
-        ({"to": {"username": "bob"}, "amount": 1, "currency": "EUR"}, 422,
-         "unsupported_recipient"),
+        ({"to": {"username": "@no_such_handle_x"}, "amount": 1, "currency": "EUR"}, 404,
+         "recipient_not_found"),
         ({"to": {"email": bob.email}, "amount": 501, "currency": "EUR"}, 422,
          "insufficient_funds"),
         ({"to": {"email": bob.email}, "amount": 1, "currency": "USD"}, 422,
@@ -267,3 +269,38 @@ async def test_the_fee_is_a_leg_of_the_same_transaction_and_limits_apply(
     assert await balance(db, alice.wallet, "CHF") == 100_000 - 1_025
     async with db.connection() as conn:
         assert (await ledger.verify(conn)).ok
+
+
+async def test_people_take_a_handle_and_get_paid_by_it(
+    make_person: MakePerson, db: Database
+) -> None:
+    alice = await make_person(funded=1_000)
+    bob = await make_person()
+    handle = f"Bob_{uuid4().hex[:8]}"
+    assert (await bob.client.get(HANDLE)).status_code == 404
+    taken = await bob.client.put(HANDLE, json={"handle": "@" + handle})
+    assert taken.status_code == 200, taken.text
+    assert taken.json() == {"object": "wallet_handle", "id": handle.lower(),
+                            "handle": handle.lower(), "wallet_id": bob.wallet.id}  # fmt: skip
+    assert (await bob.client.get(HANDLE)).json()["handle"] == handle.lower()
+
+    paid = await alice.post(
+        P2P, {"to": {"username": "@" + handle.upper()}, "amount": 120, "currency": "EUR"}
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["counterparty_wallet_id"] == bob.wallet.id
+
+    clash = await alice.client.put(HANDLE, json={"handle": handle.lower()})
+    assert (clash.status_code, clash.json()["code"]) == (409, "handle_taken")
+    reserved = await alice.client.put(HANDLE, json={"handle": "support"})
+    assert (reserved.status_code, reserved.json()["code"]) == (409, "handle_taken")
+    for bad in ("ab", "has space", "x" * 31, "émile"):
+        assert (await alice.client.put(HANDLE, json={"handle": bad})).status_code == 422
+
+    assert (await bob.client.delete(HANDLE)).status_code == 204
+    assert (await bob.client.delete(HANDLE)).status_code == 404
+    gone = await alice.post(P2P, {"to": {"username": handle}, "amount": 1, "currency": "EUR"})
+    assert (gone.status_code, gone.json()["code"]) == (404, "recipient_not_found")
+    # Freed, the handle can be taken by someone else.
+    assert (await alice.client.put(HANDLE, json={"handle": handle})).status_code == 200
+    assert await balance(db, bob.wallet) == 120

@@ -20,6 +20,7 @@ from finhub.kit.db.engine import Connection
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
 from finhub.payments.core import payment_payload
 from finhub.payments.transfers import qr, schemas, service
+from finhub.payments.transfers.errors import HandleNotFound
 from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
 from finhub.wallets.errors import WalletNotAvailable
 
@@ -76,9 +77,9 @@ def _image(payload: str, kind: Literal["png", "svg"]) -> Response:
     responses=ERRORS,
     summary="Send money to a person",
     description="Pay another person by `email`, `phone` or `wallet_id`, instantly, with an "
-    "optional note. Unknown, unverified and disabled people all answer 404 "
-    "`recipient_not_found`; lookups by email or phone that find no one are throttled per "
-    "payer (429). Usernames are not supported yet (422 `unsupported_recipient`). The amount "
+    "optional note, or by `username` (the handle they took, see `PUT /v1/payments/handle`). "
+    "Unknown, unverified and disabled people all answer 404 `recipient_not_found`; lookups by "
+    "email, phone or handle that find no one are throttled per payer (429). The amount "
     "plus any fee leaves your balance in `currency`; both sides see the payment in their "
     "activity and the recipient is notified.",
 )
@@ -187,6 +188,63 @@ async def _static_payload(
     async with c.db.transaction() as conn:
         party = await service.payer_party(conn, c.clock, _user_id(principal))
     return party, service.static_qr_payload(party, currency or party.wallet.home_currency)
+
+
+# --- handles ----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/payments/handle",
+    response_model=schemas.HandleOut,
+    responses=ERRORS,
+    summary="Your handle",
+    description="The handle others can pay you by (`to: {username: …}`); 404 `handle_not_found` "
+    "while you have none.",
+)
+async def get_handle(principal: Reader, c: ContainerDep) -> Response:
+    async with c.db.transaction() as conn:
+        party = await service.payer_party(conn, c.clock, _user_id(principal))
+        handle = await service.handle_of(conn, party)
+    if handle is None:
+        raise HandleNotFound("You have no handle.")
+    return json_response(200, _handle_payload(handle, party))
+
+
+@router.put(
+    "/v1/payments/handle",
+    response_model=schemas.HandleOut,
+    responses=ERRORS,
+    summary="Take or change your handle",
+    description="3 to 30 letters, digits or underscores, case-insensitive; people can then pay "
+    "you as @handle. A handle someone else has, or a reserved one, answers 409 "
+    "`handle_taken`. Setting the same handle again changes nothing.",
+)
+async def put_handle(
+    body: schemas.HandleIn, request: Request, principal: Writer, c: ContainerDep
+) -> Response:
+    async with c.db.transaction() as conn:
+        party = await service.payer_party(conn, c.clock, _user_id(principal))
+        handle = await service.set_handle(conn, _context(c, request, principal), party, body.handle)
+    return json_response(200, _handle_payload(handle, party))
+
+
+@router.delete(
+    "/v1/payments/handle",
+    status_code=204,
+    response_class=Response,
+    responses=ERRORS,
+    summary="Give up your handle",
+    description="Others can no longer pay you by it, and anyone may take it afterwards.",
+)
+async def delete_handle(request: Request, principal: Writer, c: ContainerDep) -> Response:
+    async with c.db.transaction() as conn:
+        party = await service.payer_party(conn, c.clock, _user_id(principal))
+        await service.remove_handle(conn, _context(c, request, principal), party)
+    return Response(status_code=204)
+
+
+def _handle_payload(handle: str, party: service.Party) -> dict[str, Any]:
+    return {"object": "wallet_handle", "id": handle, "handle": handle, "wallet_id": party.wallet.id}
 
 
 # --- payment requests -------------------------------------------------------------------------

@@ -13,9 +13,18 @@ class RecipientNotFound(NotFound):
     title = "No one to pay at this address"
 
 
-class UnsupportedRecipient(Unprocessable):
-    code = "unsupported_recipient"
-    title = "This kind of recipient is not supported"
+class InvalidHandle(Unprocessable):
+    code = "invalid_handle"
+    title = "Not a valid handle"
+
+
+class HandleTaken(Conflict):
+    code = "handle_taken"
+    title = "This handle is taken"
+
+
+class HandleNotFound(NotFound):
+    code = "handle_not_found"
 
 
 class SelfPayment(Unprocessable):

@@ -298,3 +298,38 @@ async def wallet_of_user(conn: Connection, user_id: str) -> WalletOwner | None:
     cursor = await conn.execute(WALLET_OWNER_SQL + " WHERE w.user_id = %s", (user_id,))
     row = await cursor.fetchone()
     return _wallet_owner(row) if row else None
+
+
+# --- handles ----------------------------------------------------------------------------------
+
+
+async def wallet_for_handle(conn: Connection, handle: str) -> str | None:
+    cursor = await conn.execute("SELECT wallet_id FROM wallet_handles WHERE handle = %s", (handle,))
+    row = await cursor.fetchone()
+    return str(row["wallet_id"]) if row else None
+
+
+async def handle_of_wallet(conn: Connection, wallet_id: str) -> str | None:
+    cursor = await conn.execute(
+        "SELECT handle FROM wallet_handles WHERE wallet_id = %s", (wallet_id,)
+    )
+    row = await cursor.fetchone()
+    return str(row["handle"]) if row else None
+
+
+async def set_handle(conn: Connection, wallet_id: str, handle: str, now: datetime) -> bool:
+    """Give the wallet `handle` (replacing its old one); False when someone else has it."""
+    await conn.execute("DELETE FROM wallet_handles WHERE wallet_id = %s", (wallet_id,))
+    cursor = await conn.execute(
+        """
+        INSERT INTO wallet_handles (handle, wallet_id, created_at) VALUES (%s, %s, %s)
+        ON CONFLICT (handle) DO NOTHING
+        """,
+        (handle, wallet_id, now),
+    )
+    return cursor.rowcount == 1
+
+
+async def delete_handle(conn: Connection, wallet_id: str) -> bool:
+    cursor = await conn.execute("DELETE FROM wallet_handles WHERE wallet_id = %s", (wallet_id,))
+    return cursor.rowcount == 1

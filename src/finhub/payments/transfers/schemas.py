@@ -16,7 +16,10 @@ Currency = Annotated[str, Field(pattern="^[A-Z]{3}$", description="ISO 4217, e.g
 Note = Annotated[str, Field(min_length=1, max_length=500)]
 Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164.")]
-Username = Annotated[str, Field(min_length=1, max_length=64)]
+Username = Annotated[
+    str,
+    Field(pattern="^@?[A-Za-z0-9_]{3,30}$", description="A handle, with or without the `@`."),
+]
 WalletId = Annotated[str, Field(min_length=4, max_length=64, pattern="^wal_[0-9A-Z]+$")]
 Token = Annotated[str, Field(min_length=20, max_length=64, pattern="^[A-Za-z0-9_-]+$")]
 
@@ -30,7 +33,7 @@ class RecipientIn(StrictModel):
 
     email: Email | None = None
     phone: Phone | None = None
-    username: Username | None = Field(None, description="Not supported yet (422).")
+    username: Username | None = None
     wallet_id: WalletId | None = None
 
     @model_validator(mode="after")
@@ -144,6 +147,17 @@ class PaymentRequestOut(BaseModel):
     link: str | None = Field(None, description="The requester's share link.")
     qr_payload: str | None = Field(None, description="The EMVCo payload of the request's QR.")
     payment: PaymentOut | None = Field(None, description="Set when this call paid it.")
+
+
+class HandleIn(StrictModel):
+    handle: Username
+
+
+class HandleOut(BaseModel):
+    object: Literal["wallet_handle"]
+    id: str = Field(description="The handle itself, lower-case, without the `@`.")
+    handle: str
+    wallet_id: str
 
 
 class StaticQrOut(BaseModel):

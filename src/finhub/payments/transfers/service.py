@@ -5,13 +5,16 @@ debited the amount plus the fee, the payee's balance credited the amount and the
 fee revenue, recorded through `finhub.payments.core` with an activity line for each side and an
 outbox event for each owner (which the notifications turn into an inbox entry and an email).
 
-Finding a person by email or phone answers whether that person has an account, so those
-lookups are throttled per payer: a run of unknown addresses locks the payer's lookups for a
-while (429), and an unknown, unverified or disabled person all answer the same 404.
+People are found by email, phone, wallet id or the handle they chose (@name, kept in
+`wallet_handles`). Finding a person by email, phone or handle answers whether that person has
+an account, so those lookups are throttled per payer: a run of unknown addresses locks the
+payer's lookups for a while (429), and an unknown, unverified or disabled person all answer
+the same 404.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +38,9 @@ from finhub.payments.models import ActivityLine, NewPayment, Payment, PaymentKin
 from finhub.payments.transfers import qr, repository
 from finhub.payments.transfers.errors import (
     AmountRequired,
+    HandleNotFound,
+    HandleTaken,
+    InvalidHandle,
     PaymentRequestClosed,
     PaymentRequestNotFound,
     PaymentRequestPaid,
@@ -43,7 +49,6 @@ from finhub.payments.transfers.errors import (
     RecipientWalletClosed,
     SelfPayment,
     UnsupportedCurrency,
-    UnsupportedRecipient,
 )
 from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
 from finhub.wallets import service as wallets
@@ -52,6 +57,12 @@ from finhub.wallets.errors import WalletClosed
 from finhub.wallets.models import Wallet
 
 RecipientKind = Literal["email", "phone", "username", "wallet_id"]
+HANDLE = re.compile(r"^[a-z0-9_]{3,30}$")
+# Names people would take for finhub itself.
+RESERVED_HANDLES = frozenset(
+    {"admin", "administrator", "finhub", "help", "official", "root", "security", "staff",
+     "support", "system"}
+)  # fmt: skip
 DEFAULT_REQUEST_LIFETIME = timedelta(days=7)
 MAX_REQUEST_LIFETIME = timedelta(days=90)
 # Ten unknown addresses within an hour lock the payer's lookups for 5 minutes, doubling up to a
@@ -130,24 +141,35 @@ async def payer_party(conn: Connection, clock: Clock, user_id: str) -> Party:
 async def resolve_recipient(
     conn: Connection, ctx: Context, payer_user_id: str, recipient: Recipient
 ) -> Party:
-    """The person at `recipient` and their wallet (opened on first use). Unknown addresses
-    count against the payer's lookup allowance."""
-    if recipient.kind == "username":
-        raise UnsupportedRecipient(
-            "finhub has no usernames yet: pay by email, phone or wallet id.", field="to"
-        )
+    """The person at `recipient` and their wallet (opened on first use). Lookups by email,
+    phone or handle that find no one count against the payer's lookup allowance."""
     if recipient.kind == "wallet_id":
         return await _party_of_wallet(conn, recipient.value)
     now = ctx.clock.now()
     await ctx.throttle.check(RECIPIENT_LOOKUPS, [payer_user_id], now)
+    party = await _find_by_address(conn, ctx.clock, recipient)
+    if party is None:
+        await ctx.throttle.fail(RECIPIENT_LOOKUPS, [payer_user_id], now)
+        raise RecipientNotFound("No one can be paid at this address.")
+    return party
+
+
+async def _find_by_address(conn: Connection, clock: Clock, recipient: Recipient) -> Party | None:
+    if recipient.kind == "username":
+        wallet_id = await repository.wallet_for_handle(conn, normalise_handle(recipient.value))
+        if wallet_id is None:
+            return None
+        try:
+            return await _party_of_wallet(conn, wallet_id)
+        except RecipientNotFound:
+            return None
     if recipient.kind == "email":
         person = await repository.person_by_email(conn, recipient.value.strip().lower())
     else:
         person = await repository.person_by_phone(conn, recipient.value)
     if person is None or person.status != "active" or not person.email_verified:
-        await ctx.throttle.fail(RECIPIENT_LOOKUPS, [payer_user_id], now)
-        raise RecipientNotFound("No one can be paid at this address.")
-    wallet = await wallets.ensure_wallet(conn, ctx.clock, person.user_id)
+        return None
+    wallet = await wallets.ensure_wallet(conn, clock, person.user_id)
     return Party(wallet, person)
 
 
@@ -156,6 +178,48 @@ async def _party_of_wallet(conn: Connection, wallet_id: str) -> Party:
     if found is None or found.person.status != "active":
         raise RecipientNotFound("No one can be paid at this address.")
     return Party(found.wallet, found.person)
+
+
+# --- handles ----------------------------------------------------------------------------------
+
+
+def normalise_handle(value: str) -> str:
+    return value.strip().removeprefix("@").lower()
+
+
+async def handle_of(conn: Connection, party: Party) -> str | None:
+    return await repository.handle_of_wallet(conn, party.wallet.id)
+
+
+async def set_handle(conn: Connection, ctx: Context, party: Party, value: str) -> str:
+    """Take (or change to) a handle others can pay as @handle."""
+    handle = normalise_handle(value)
+    if not HANDLE.match(handle):
+        raise InvalidHandle("A handle is 3 to 30 letters, digits or underscores.")
+    if handle in RESERVED_HANDLES:
+        raise HandleTaken("This handle is reserved.")
+    before = await repository.handle_of_wallet(conn, party.wallet.id)
+    if before == handle:
+        return handle
+    if not await repository.set_handle(conn, party.wallet.id, handle, ctx.clock.now()):
+        raise HandleTaken("Someone else has this handle.")
+    await record(
+        conn, ctx.audit, "wallet_handle.set", subject_user_id=party.person.user_id,
+        object_type="wallet", object_id=party.wallet.id,
+        before={"handle": before}, after={"handle": handle},
+    )  # fmt: skip
+    return handle
+
+
+async def remove_handle(conn: Connection, ctx: Context, party: Party) -> None:
+    before = await repository.handle_of_wallet(conn, party.wallet.id)
+    if before is None:
+        raise HandleNotFound("You have no handle.")
+    await repository.delete_handle(conn, party.wallet.id)
+    await record(
+        conn, ctx.audit, "wallet_handle.removed", subject_user_id=party.person.user_id,
+        object_type="wallet", object_id=party.wallet.id, before={"handle": before},
+    )  # fmt: skip
 
 
 # --- moving money -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 from procrastinate import App, Blueprint, PsycopgConnector
 from psycopg import AsyncConnection
 
+from finhub.fx import tasks as fx_tasks
 from finhub.identity import tasks as identity_tasks
 from finhub.kit import idempotency
 from finhub.kit.clock import Clock, SystemClock
@@ -48,6 +49,7 @@ def build_job_app(database_url: str) -> App:
         notification_tasks.blueprint,
         webhook_tasks.blueprint,
         scheduled_tasks.blueprint,
+        fx_tasks.blueprint,
         housekeeping,
     ):
         app.add_tasks_from(blueprint, namespace="")

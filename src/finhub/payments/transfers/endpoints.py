@@ -4,6 +4,11 @@
 A person's session or personal API key acts for that person; an organisation's key has no
 wallet here (403 `wallet_not_available`). Money-moving POSTs take `Idempotency-Key`, so a
 retried request never pays twice.
+
+The payments run in a pipelined transaction: every audited write in finhub waits for the audit
+chain's head row from its audit record until its commit, so the statements after the record
+(the stored idempotent response) travel with the COMMIT in one round trip instead of each
+waiting its turn.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ async def send_p2p(
 ) -> Response:
     recipient = body.to.as_recipient()
     assert recipient is not None
-    async with c.db.transaction() as conn:
+    async with c.db.pipelined_transaction() as conn:
         payment = await service.send_p2p(
             conn,
             _context(c, request, principal),
@@ -123,7 +128,7 @@ async def pay_qr(
     c: ContainerDep,
     idem: IdempotentDep,
 ) -> Response:
-    async with c.db.transaction() as conn:
+    async with c.db.pipelined_transaction() as conn:
         payment = await service.pay_qr(
             conn,
             _context(c, request, principal),
@@ -349,7 +354,7 @@ async def pay_request(
     c: ContainerDep,
     idem: IdempotentDep,
 ) -> Response:
-    async with c.db.transaction() as conn:
+    async with c.db.pipelined_transaction() as conn:
         paid = await service.pay_request(
             conn,
             _context(c, request, principal),
@@ -376,7 +381,7 @@ async def pay_by_token(
     c: ContainerDep,
     idem: IdempotentDep,
 ) -> Response:
-    async with c.db.transaction() as conn:
+    async with c.db.pipelined_transaction() as conn:
         paid = await service.pay_request(
             conn,
             _context(c, request, principal),

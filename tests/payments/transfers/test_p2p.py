@@ -16,6 +16,7 @@ from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.ledger.service import LedgerService
 from finhub.wallets import service as wallets
+from tests.factories import create_user
 from tests.payments.transfers.conftest import MakePerson, balance, scalar
 
 P2P = "/v1/payments/p2p"
@@ -304,3 +305,18 @@ async def test_people_take_a_handle_and_get_paid_by_it(
     # Freed, the handle can be taken by someone else.
     assert (await alice.client.put(HANDLE, json={"handle": handle})).status_code == 200
     assert await balance(db, bob.wallet) == 120
+
+
+async def test_paying_someone_without_a_wallet_yet_opens_theirs(
+    make_person: MakePerson, db: Database
+) -> None:
+    alice = await make_person(funded=1_000)
+    async with db.transaction() as conn:
+        newcomer = await create_user(conn, email=f"new-{uuid4().hex[:10]}@example.com")
+    email = await scalar(db, "SELECT email FROM users WHERE id = %s", newcomer)
+    response = await alice.post(P2P, {"to": {"email": email}, "amount": 75, "currency": "EUR"})
+    assert response.status_code == 201, response.text
+    async with db.connection() as conn:
+        wallet = await wallets.wallet_for_user(conn, newcomer)
+    assert response.json()["counterparty_wallet_id"] == wallet.id
+    assert await balance(db, wallet) == 75

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import zxingcpp
 from PIL import Image
@@ -12,7 +13,7 @@ from PIL import Image
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.ledger.service import LedgerService
-from finhub.payments.transfers.qr import finhub_fields, parse_emvco
+from finhub.payments.transfers.qr import crc16, finhub_fields, parse_emvco
 from tests.payments.transfers.conftest import MakePerson, Person, balance, scalar
 
 REQUESTS = "/v1/payment-requests"
@@ -219,3 +220,38 @@ async def test_the_static_qr_pays_whatever_amount_the_payer_sends(
     assert (bad.status_code, bad.json()["code"]) == (422, "qr_invalid")
     assert await balance(db, shop.wallet) == 350
     assert await balance(db, bob.wallet) == 4_650
+
+
+async def test_the_addressee_may_pay_by_link_too_and_closed_links_refuse(
+    make_person: MakePerson, db: Database
+) -> None:
+    alice = await make_person()
+    phone = "+3361" + str(uuid4().int)[:8]
+    bob = await make_person(funded=1_000, phone=phone)
+    addressed = await alice.post(
+        REQUESTS, {"amount": 10, "currency": "EUR", "from": {"phone": phone}}
+    )
+    assert addressed.status_code == 201, addressed.text
+    token = addressed.json()["token"]
+    paid = await bob.post(f"{REQUESTS}/pay-by-token", {"token": token})
+    assert paid.status_code == 201, paid.text
+
+    open_link = await ask(alice, 20)
+    assert (await alice.post(f"{REQUESTS}/{open_link['id']}/cancel", {})).status_code == 200
+    canceled = (await alice.client.get(REQUESTS, params={"status": "canceled"})).json()
+    assert open_link["id"] in [r["id"] for r in canceled["data"]]
+    late = await bob.post(f"{REQUESTS}/pay-by-token", {"token": open_link["token"]})
+    assert (late.status_code, late.json()["code"]) == (409, "payment_request_closed")
+    scanned = await bob.post("/v1/payments/qr", {"payload": open_link["qr_payload"]})
+    assert (scanned.status_code, scanned.json()["code"]) == (409, "payment_request_closed")
+    again = await alice.post(f"{REQUESTS}/{open_link['id']}/cancel", {})
+    assert (again.status_code, again.json()["code"]) == (409, "payment_request_closed")
+    assert await balance(db, bob.wallet) == 990
+
+
+async def test_a_qr_of_another_scheme_is_refused(make_person: MakePerson) -> None:
+    bob = await make_person(funded=1_000)
+    body = "00020101021129370016A000000677010111011300668123456785802TH5303764" + "6304"
+    promptpay = body + crc16(body.encode())
+    response = await bob.post("/v1/payments/qr", {"payload": promptpay, "amount": 100})
+    assert (response.status_code, response.json()["code"]) == (422, "qr_invalid")

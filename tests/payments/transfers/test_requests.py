@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -13,7 +14,7 @@ from PIL import Image
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.ledger.service import LedgerService
-from finhub.payments.transfers.qr import crc16, finhub_fields, parse_emvco
+from finhub.payments.transfers.qr import crc16, emvco_payload, finhub_fields, parse_emvco
 from tests.payments.transfers.conftest import MakePerson, Person, balance, scalar
 
 REQUESTS = "/v1/payment-requests"
@@ -188,6 +189,10 @@ async def test_the_request_qr_scans_and_pays_in_one_call(
 
     wrong = await bob.post("/v1/payments/qr", {"payload": barcode.text, "amount": 1})
     assert (wrong.status_code, wrong.json()["code"]) == (422, "qr_amount_mismatch")
+    # A code re-made with a smaller amount (its CRC recomputed) doesn't pay the request.
+    forged = emvco_payload(replace(fields, amount=1))
+    refused = await bob.post("/v1/payments/qr", {"payload": forged})
+    assert (refused.status_code, refused.json()["code"]) == (422, "qr_amount_mismatch")
     paid = await bob.post("/v1/payments/qr", {"payload": barcode.text}, key="scan-1")
     assert paid.status_code == 201, paid.text
     assert paid.json()["metadata"]["payment_request_id"] == created["id"]

@@ -425,14 +425,21 @@ async def pay_request(
     payer_user_id: str,
     request_id: str | None = None,
     token: str | None = None,
+    scanned: qr.QrFields | None = None,
 ) -> PaidRequest:
     """Pay a request once: by id (the addressee) or by the token of its link or QR code
     (anyone, unless it is addressed to someone else). The request row is locked first, so two
-    payers racing for it see one payment and one 409."""
+    payers racing for it see one payment and one 409. With `scanned` (a QR code's fields), the
+    code must say what the request says."""
     payer = await payer_party(conn, ctx.clock, payer_user_id)
     request = await _payable(
         conn, payer.wallet, now=ctx.clock.now(), request_id=request_id, token=token
     )
+    if scanned is not None and (
+        (scanned.amount, scanned.currency, scanned.wallet_id)
+        != (request.amount, request.currency, request.requester_wallet_id)
+    ):
+        raise QrAmountMismatch("The QR code doesn't match the payment request it names.")
     requester = await _party_of_wallet(conn, request.requester_wallet_id)
     payment = await transfer(
         conn,
@@ -551,14 +558,9 @@ async def pay_qr(
             conn, ctx, payer_user_id=payer_user_id, to=Recipient("wallet_id", fields.wallet_id),
             amount=pay_amount, currency=fields.currency, note=note, metadata={"via": "qr"},
         )  # fmt: skip
-    request = await repository.find_by_token(conn, fields.token)
-    if request is not None and (
-        request.amount != fields.amount
-        or request.currency != fields.currency
-        or request.requester_wallet_id != fields.wallet_id
-    ):
-        raise QrAmountMismatch("The QR code doesn't match the payment request it names.")
-    paid = await pay_request(conn, ctx, payer_user_id=payer_user_id, token=fields.token)
+    paid = await pay_request(
+        conn, ctx, payer_user_id=payer_user_id, token=fields.token, scanned=fields
+    )
     return paid.payment
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -260,3 +261,20 @@ async def test_a_qr_of_another_scheme_is_refused(make_person: MakePerson) -> Non
     promptpay = body + crc16(body.encode())
     response = await bob.post("/v1/payments/qr", {"payload": promptpay, "amount": 100})
     assert (response.status_code, response.json()["code"]) == (422, "qr_invalid")
+
+
+async def test_people_racing_for_one_link_pay_it_once(
+    make_person: MakePerson, db: Database, ledger: LedgerService
+) -> None:
+    alice = await make_person()
+    payers = [await make_person(funded=1_000) for _ in range(6)]
+    created = await ask(alice, 300)
+    responses = await asyncio.gather(
+        *(p.post(f"{REQUESTS}/pay-by-token", {"token": created["token"]}) for p in payers)
+    )
+    codes = sorted((r.status_code, r.json().get("code")) for r in responses)
+    assert codes == [(201, None)] + [(409, "payment_request_paid")] * 5
+    assert await balance(db, alice.wallet) == 300
+    assert sum([await balance(db, p.wallet) for p in payers]) == 6 * 1_000 - 300
+    async with db.connection() as conn:
+        assert (await ledger.verify(conn)).ok

@@ -46,7 +46,12 @@ async def test_an_addressed_request_is_paid_once(
     assert created["qr_payload"]
     expires_at = datetime.fromisoformat(created["expires_at"])
     assert abs(expires_at - (clock.now() + timedelta(days=7))) < timedelta(minutes=1)
-    # Bob was told (the notifications turn this event into an inbox entry and an email).
+    # Bob was told in his inbox, and his webhooks get the event.
+    title = await scalar(
+        db, "SELECT title FROM notifications WHERE user_id = %s AND kind = %s",
+        bob.user_id, "payment_request.created",
+    )  # fmt: skip
+    assert title == "Alice asks you for 40.00 EUR"
     assert await scalar(
         db, "SELECT count(*) FROM outbox_events WHERE type = 'payment_request.created'"
         " AND owner = %s AND data->>'id' = %s", f"user:{bob.user_id}", created["id"],

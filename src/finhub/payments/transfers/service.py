@@ -31,6 +31,7 @@ from finhub.kit.throttle import Throttle, ThrottleRule
 from finhub.ledger.errors import InsufficientFunds
 from finhub.ledger.models import Direction, EntrySpec
 from finhub.ledger.service import LedgerService
+from finhub.notifications.inbox import notify
 from finhub.payments.core import Posting, create_payment
 from finhub.payments.fees import fee_for
 from finhub.payments.limits import check_limits
@@ -376,13 +377,7 @@ async def create_request(
         expires_at=expires_at,
     )
     if addressee is not None:
-        await outbox.emit(
-            conn,
-            type="payment_request.created",
-            owner=f"user:{addressee.person.user_id}",
-            data=request_event(request, requester.person),
-            now=now,
-        )
+        await _tell_addressee(conn, request, requester.person, addressee.person, now)
     await _audit(conn, ctx, "payment_request.created", request, requester.person.user_id)
     return request
 
@@ -566,6 +561,35 @@ async def pay_qr(
 
 async def people_of_wallets(conn: Connection, wallet_ids: list[str]) -> dict[str, Person]:
     return await repository.people_of_wallets(conn, wallet_ids)
+
+
+async def _tell_addressee(
+    conn: Connection,
+    request: PaymentRequest,
+    requester: Person,
+    addressee: Person,
+    now: datetime,
+) -> None:
+    """An inbox note for the person asked (payment notifications only cover `payment.*`
+    events), and an outbox event for their webhooks."""
+    asset = iso_currency(request.currency)
+    assert asset is not None
+    title = f"{counterparty_label(requester)} asks you for {asset.format(request.amount)}"
+    await notify(
+        conn,
+        user_id=addressee.user_id,
+        kind="payment_request.created",
+        title=title,
+        body=request.note or "Open the request to pay it or let it expire.",
+        data={"payment_request_id": request.id},
+    )
+    await outbox.emit(
+        conn,
+        type="payment_request.created",
+        owner=f"user:{addressee.user_id}",
+        data=request_event(request, requester),
+        now=now,
+    )
 
 
 # --- records ----------------------------------------------------------------------------------

@@ -190,6 +190,12 @@ async def test_a_closed_recipient_wallet_is_refused(
     assert response.status_code == 409
     assert response.json()["code"] == "recipient_wallet_closed"
     assert await balance(db, alice.wallet) == 500
+    # Bob still reads his requests; his wallet can no longer be paid or pay.
+    assert (await bob.client.get("/v1/payment-requests")).status_code == 200
+    qr = await bob.client.get("/v1/payments/static-qr.png")
+    assert (qr.status_code, qr.json()["code"]) == (409, "wallet_closed")
+    sent = await bob.post(P2P, {"to": {"email": alice.email}, "amount": 1, "currency": "EUR"})
+    assert (sent.status_code, sent.json()["code"]) == (409, "wallet_closed")
 
 
 async def test_a_retried_request_pays_once(make_person: MakePerson, db: Database) -> None:

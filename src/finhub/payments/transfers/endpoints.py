@@ -208,7 +208,7 @@ async def _static_payload(
 )
 async def get_handle(principal: Reader, c: ContainerDep) -> Response:
     async with c.db.transaction() as conn:
-        party = await service.payer_party(conn, c.clock, _user_id(principal))
+        party = await service.own_party(conn, c.clock, _user_id(principal))
         handle = await service.handle_of(conn, party)
     if handle is None:
         raise HandleNotFound("You have no handle.")
@@ -243,7 +243,7 @@ async def put_handle(
 )
 async def delete_handle(request: Request, principal: Writer, c: ContainerDep) -> Response:
     async with c.db.transaction() as conn:
-        party = await service.payer_party(conn, c.clock, _user_id(principal))
+        party = await service.own_party(conn, c.clock, _user_id(principal))
         await service.remove_handle(conn, _context(c, request, principal), party)
     return Response(status_code=204)
 
@@ -308,7 +308,7 @@ async def list_requests(
     status: Literal["open", "paid", "canceled", "expired"] | None = None,
 ) -> Response:
     async with c.db.transaction() as conn:
-        wallet = (await service.payer_party(conn, c.clock, _user_id(principal))).wallet
+        wallet = (await service.own_party(conn, c.clock, _user_id(principal))).wallet
         found = await service.list_requests(
             conn,
             c.clock,
@@ -331,7 +331,7 @@ async def list_requests(
 )
 async def get_request(request_id: RequestPath, principal: Reader, c: ContainerDep) -> Response:
     async with c.db.transaction() as conn:
-        wallet = (await service.payer_party(conn, c.clock, _user_id(principal))).wallet
+        wallet = (await service.own_party(conn, c.clock, _user_id(principal))).wallet
         found = await service.visible_request(conn, wallet, request_id)
         payload = (await _request_payloads(conn, c, [found], wallet.id))[0]
     return json_response(200, payload)
@@ -408,7 +408,7 @@ async def cancel_request(
 ) -> Response:
     user_id = _user_id(principal)
     async with c.db.transaction() as conn:
-        wallet = (await service.payer_party(conn, c.clock, user_id)).wallet
+        wallet = (await service.own_party(conn, c.clock, user_id)).wallet
         canceled = await service.cancel_request(
             conn, _context(c, request, principal), wallet, user_id, request_id
         )

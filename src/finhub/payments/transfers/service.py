@@ -128,15 +128,22 @@ def mask_email(email: str) -> str:
 # --- parties ----------------------------------------------------------------------------------
 
 
-async def payer_party(conn: Connection, clock: Clock, user_id: str) -> Party:
-    """The caller's own wallet (opened on first use; 403 for an unverified person)."""
+async def own_party(conn: Connection, clock: Clock, user_id: str) -> Party:
+    """The caller's own wallet, open or closed (opened on first use; 403 for an unverified
+    person): enough to read their requests."""
     found = await repository.wallet_of_user(conn, user_id)
     if found is None:
         await wallets.ensure_wallet(conn, clock, user_id)
         found = await repository.wallet_of_user(conn, user_id)
         assert found is not None
-    wallets.require_open(found.wallet)
     return Party(found.wallet, found.person)
+
+
+async def payer_party(conn: Connection, clock: Clock, user_id: str) -> Party:
+    """The caller's own wallet, which must be open to pay or be paid."""
+    party = await own_party(conn, clock, user_id)
+    wallets.require_open(party.wallet)
+    return party
 
 
 async def resolve_recipient(

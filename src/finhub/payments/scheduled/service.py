@@ -49,7 +49,7 @@ FINAL_CODES = frozenset(
         "recipient_wallet_closed",
         "self_payment",
         "payee_not_found",
-        "payee_currency_mismatch",
+        "currency_mismatch",
         "unsupported_currency",
         "wallet_closed",
         "wallet_not_available",

@@ -12,6 +12,7 @@ from ulid import ULID
 
 from finhub.api import ContainerDep, IdempotentDep, json_response
 from finhub.audit.service import AuditContext
+from finhub.errors import Forbidden
 from finhub.identity.principal import Access, Principal
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from finhub.kit.pagination import page_payload as paged
@@ -71,6 +72,7 @@ def _user_id(principal: Principal) -> str:
 async def create_card_token(
     body: schemas.CardIn, principal: Writer, c: ContainerDep, processor: CardProcessorDep
 ) -> Response:
+    _require_sandbox_allowed(principal, c.settings.environment)
     user_id = _user_id(principal)
     card = CardDetails(body.number, body.exp_month, body.exp_year, body.cvc)
     async with c.db.transaction() as conn:
@@ -97,6 +99,7 @@ async def create_card_topup(
     idem: IdempotentDep,
     processor: CardProcessorDep,
 ) -> Response:
+    _require_sandbox_allowed(principal, c.settings.environment)
     user_id = _user_id(principal)
     async with c.db.transaction() as conn:
         topup = await service.create_card_topup(
@@ -283,9 +286,25 @@ def _simulated_bank_transaction_id() -> str:
 
 
 def _require_test_mode(principal: Principal, environment: str) -> None:
-    if principal.kind == "staff" or not principal.live_mode or environment != "production":
+    """Simulated credits create money from nothing: in production only staff who run the
+    books (operations, admin) may enter one, and test-mode keys."""
+    if environment != "production" or not principal.live_mode:
+        return
+    if principal.kind == "staff" and principal.staff_roles & {"operations", "admin"}:
         return
     raise SimulationNotAllowed("Use a test-mode API key (fh_test_…) to simulate bank transfers.")
+
+
+def _require_sandbox_allowed(principal: Principal, environment: str) -> None:
+    """The card processor is the sandbox, which approves test cards: in production it serves
+    test-mode API keys only (DESIGN.md §4: sandbox providers only in test mode)."""
+    if environment != "production" or (principal.kind == "api_key" and not principal.live_mode):
+        return
+    raise Forbidden(
+        "Card top-ups in production need a live card processor; use a test-mode API key "
+        "(fh_test_…) with the sandbox.",
+        code="sandbox_only_in_test_mode",
+    )
 
 
 @router.get(

@@ -185,12 +185,19 @@ async def test_invalid_bank_credits_are_refused(
 def test_simulating_needs_test_mode_in_production() -> None:
     live_key = Principal(kind="api_key", id="key_1", user_id="usr_1", live_mode=True)
     test_key = Principal(kind="api_key", id="key_2", user_id="usr_1", live_mode=False)
-    staff = Principal(kind="staff", id="stf_1", staff_id="stf_1")
+    staff = Principal(
+        kind="staff", id="stf_1", staff_id="stf_1", staff_roles=frozenset({"operations"})
+    )
+    support = Principal(
+        kind="staff", id="stf_2", staff_id="stf_2", staff_roles=frozenset({"support"})
+    )
     person = Principal(kind="user", id="usr_1", user_id="usr_1")
     with pytest.raises(SimulationNotAllowed):
         _require_test_mode(live_key, "production")
     with pytest.raises(SimulationNotAllowed):
         _require_test_mode(person, "production")
+    with pytest.raises(SimulationNotAllowed):
+        _require_test_mode(support, "production")
     _require_test_mode(test_key, "production")
     _require_test_mode(staff, "production")
     _require_test_mode(live_key, "development")

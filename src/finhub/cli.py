@@ -267,6 +267,30 @@ def bench_auth(
         run_auth_benchmark(url, settings, seconds=seconds, concurrency=concurrency)
 
 
+@bench_app.command("payments")
+def bench_payments(
+    seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 10.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent HTTP connections.")] = 32,
+    workers: Annotated[
+        str, typer.Option(help="API worker counts to try, e.g. 1,2; each is reported.")
+    ] = "1,2",
+) -> None:
+    """P2P payments/s over HTTP next to the ledger's single transfers, on the same server."""
+    from finhub.bench.payments import run_payments_benchmark
+
+    try:
+        counts = tuple(int(count) for count in workers.split(",") if count.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("e.g. 1,2", param_hint="--workers")
+    settings = _settings()
+    with database(settings) as url:
+        run_payments_benchmark(
+            url, settings, seconds=seconds, concurrency=concurrency, workers=counts
+        )
+
+
 @secret_key_app.command("reseal")
 def secret_key_reseal() -> None:
     """Seal second-factor secrets again under the current secret key (after a rotation, with

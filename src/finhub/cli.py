@@ -293,11 +293,12 @@ def bench_payments(
 
 @secret_key_app.command("reseal")
 def secret_key_reseal() -> None:
-    """Seal second-factor secrets again under the current secret key (after a rotation, with
-    the old key in FINHUB_RETIRED_SECRET_KEYS)."""
+    """Seal stored secrets (TOTP seeds, webhook signing secrets) again under the current
+    secret key, after a rotation with the old key in FINHUB_RETIRED_SECRET_KEYS."""
     from finhub.identity.factors.service import keyring_for, reseal_totp_secrets
     from finhub.kit.db import Database
     from finhub.kit.secrets import load_or_create_secret_key
+    from finhub.webhooks.signing import reseal_endpoint_secrets
 
     settings = _settings()
     current = load_or_create_secret_key(settings.data_dir, settings.secret_key)
@@ -308,7 +309,8 @@ def secret_key_reseal() -> None:
         await db.open()
         try:
             async with db.transaction() as conn:
-                return await reseal_totp_secrets(conn, keyring)
+                totp = await reseal_totp_secrets(conn, keyring)
+                return totp + await reseal_endpoint_secrets(conn, keyring)
         finally:
             await db.close()
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from standardwebhooks import Webhook
 
 from finhub.identity.factors.crypto import Keyring, Sealed
+from finhub.kit.db.engine import Connection
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
@@ -48,3 +49,42 @@ def signature_headers(
 
 def _context(endpoint_id: str) -> str:
     return f"webhook_endpoint:{endpoint_id}"
+
+
+async def reseal_endpoint_secrets(conn: Connection, keyring: Keyring) -> int:
+    """After a secret-key rotation, seal every endpoint's signing secret (and a previous one
+    still in its overlap) under the current key; returns how many secrets moved."""
+    cursor = await conn.execute(
+        """
+        SELECT id, secret_key_id, secret_sealed, previous_secret_key_id, previous_secret_sealed
+          FROM webhook_endpoints
+         WHERE secret_key_id <> %(current)s OR previous_secret_key_id <> %(current)s
+         FOR UPDATE
+        """,
+        {"current": keyring.current_id},
+    )
+    moved = 0
+    for row in await cursor.fetchall():
+        current = Sealed(row["secret_key_id"], row["secret_sealed"])
+        fresh = seal_secret(keyring, row["id"], open_secret(keyring, row["id"], current))
+        previous = None
+        if row["previous_secret_sealed"] is not None:
+            old = Sealed(row["previous_secret_key_id"], row["previous_secret_sealed"])
+            previous = seal_secret(keyring, row["id"], open_secret(keyring, row["id"], old))
+        await conn.execute(
+            """
+            UPDATE webhook_endpoints
+               SET secret_key_id = %s, secret_sealed = %s,
+                   previous_secret_key_id = %s, previous_secret_sealed = %s
+             WHERE id = %s
+            """,
+            (
+                fresh.key_id,
+                fresh.ciphertext,
+                previous.key_id if previous else None,
+                previous.ciphertext if previous else None,
+                row["id"],
+            ),
+        )
+        moved += 1 + (previous is not None)
+    return moved

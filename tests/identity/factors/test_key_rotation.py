@@ -16,6 +16,7 @@ from finhub.identity.factors.crypto import Keyring, Sealed
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.kit.secrets import load_or_create_secret_key
+from finhub.webhooks.signing import open_secret
 from tests.identity.factors.support import client_for, enable_totp, new_person
 
 
@@ -31,6 +32,11 @@ async def test_reseal_moves_totp_secrets_to_the_current_key(
     _, _, token = await new_person(db, settings, clock)
     async with client_for(app, token) as client:
         secret, _ = await enable_totp(client, clock)
+        endpoint = await client.post(
+            "/v1/webhook-endpoints",
+            json={"url": "https://93.184.215.14/rotation", "event_types": ["payment.*"]},
+        )
+        assert endpoint.status_code == 201, endpoint.text
     old_key = load_or_create_secret_key(data_dir, None)
     new_key = "a-new-secret-key-" + "x" * 40
 
@@ -56,6 +62,7 @@ async def test_reseal_moves_totp_secrets_to_the_current_key(
     try:
         assert result.exit_code == 0, result.output
         await assert_sealed_under(db, Keyring(new_key), secret, result.output)
+        await assert_webhook_secret_under(db, Keyring(new_key), endpoint.json())
     finally:  # every factor in the shared test database goes back to the app's key
         assert (await reseal(old_key, new_key)).exit_code == 0
 
@@ -73,4 +80,17 @@ async def assert_sealed_under(db: Database, current: Keyring, secret: str, outpu
         for row in rows
     }
     assert secret.encode() in opened
-    assert f"{len(rows)} secrets sealed again" in output
+    resealed = int(output.split(" secrets sealed again")[0].split()[-1])
+    assert resealed >= len(rows) + 1  # every TOTP seed and at least the webhook secret
+
+
+async def assert_webhook_secret_under(db: Database, current: Keyring, endpoint: Any) -> None:
+    async with db.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT secret_key_id, secret_sealed FROM webhook_endpoints WHERE id = %s",
+            (endpoint["id"],),
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    sealed = Sealed(row["secret_key_id"], row["secret_sealed"])
+    assert open_secret(current, endpoint["id"], sealed) == endpoint["secret"]

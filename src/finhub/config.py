@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     step_up_minutes: int = Field(
         default=5, description="How long a fresh second factor unlocks sensitive actions."
     )
+    step_up_payment_threshold: int = Field(
+        default=50_000,
+        description="A person's payment above this many minor units of EUR (other currencies "
+        "at the mid rate) needs a fresh second factor or the payment PIN.",
+    )
     cookie_secure: bool = Field(
         default=True,
         description="Send the session cookie over HTTPS only (turn off only for plain-HTTP "

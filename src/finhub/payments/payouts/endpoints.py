@@ -17,6 +17,7 @@ from finhub.errors import Unprocessable
 from finhub.identity.principal import Access, Principal
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
 from finhub.payments.payouts import batches, schemas, service
+from finhub.payments.step_up import payment_step_up
 from finhub.wallets.errors import WalletNotAvailable
 
 router = APIRouter()
@@ -182,6 +183,7 @@ async def create_withdrawal(
     )
     audit = AuditContext.from_request(request, principal)
     async with c.db.transaction() as conn:
+        await payment_step_up(request, principal).check(conn, body.amount, body.currency)
         withdrawal = await service.create_withdrawal(conn, c.ledger, audit, user_id, new)
         return await idem.respond(conn, 201, schemas.withdrawal_out(withdrawal))
 

@@ -17,6 +17,7 @@ from finhub.payments import limits
 from finhub.payments.scheduled import repository, service
 from finhub.payments.scheduled.models import ScheduledPayment
 from finhub.payments.scheduled.schemas import ScheduleIn
+from finhub.payments.step_up import payment_step_up
 from finhub.payments.transfers.service import Context, Recipient
 from finhub.wallets.errors import WalletNotAvailable
 
@@ -110,6 +111,8 @@ async def create_schedule(
     )  # fmt: skip
     ctx = Context(c.ledger, c.throttle, AuditContext.from_request(request, principal))
     async with c.db.transaction() as conn:
+        # The worker pays each occurrence with no one to ask, so a large one is confirmed now.
+        await payment_step_up(request, principal).check(conn, body.amount, body.currency)
         schedule = await service.create(conn, ctx, user_id, new)
         await _audit(conn, request, principal, "scheduled_payment.created", schedule)
         return await idem.respond(conn, 201, service.schedule_payload(schedule, c.clock.now()))

@@ -24,6 +24,7 @@ from finhub.identity.principal import Access, Principal
 from finhub.kit.db.engine import Connection
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
 from finhub.payments.core import payment_payload
+from finhub.payments.step_up import payment_step_up
 from finhub.payments.transfers import qr, schemas, service
 from finhub.payments.transfers.errors import HandleNotFound
 from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
@@ -63,7 +64,12 @@ def _user_id(principal: Principal) -> str:
 
 
 def _context(c: Container, request: Request, principal: Principal) -> service.Context:
-    return service.Context(c.ledger, c.throttle, AuditContext.from_request(request, principal))
+    return service.Context(
+        c.ledger,
+        c.throttle,
+        AuditContext.from_request(request, principal),
+        payment_step_up(request, principal),
+    )
 
 
 def _image(payload: str, kind: Literal["png", "svg"]) -> Response:

@@ -36,6 +36,7 @@ from finhub.payments.core import Posting, create_payment
 from finhub.payments.fees import fee_for
 from finhub.payments.limits import check_limits
 from finhub.payments.models import ActivityLine, NewPayment, Payment, PaymentKind
+from finhub.payments.step_up import PaymentStepUp
 from finhub.payments.transfers import qr, repository
 from finhub.payments.transfers.errors import (
     AmountRequired,
@@ -84,6 +85,7 @@ class Context:
     ledger: LedgerService
     throttle: Throttle
     audit: AuditContext
+    step_up: PaymentStepUp | None = None  # large payments by a person need a fresh factor
 
     @property
     def clock(self) -> Clock:
@@ -278,6 +280,8 @@ async def transfer(
     """One balanced ledger transaction payer → payee (+ fee), recorded as a completed payment.
     Fees and both sides' limits are checked first; the ledger refuses an overdraft."""
     now = ctx.clock.now()
+    if ctx.step_up is not None:
+        await ctx.step_up.check(conn, amount, currency)
     fee = await fee_for(conn, kind, currency, amount)
     await check_limits(
         conn, user_id=payer.person.user_id, operation=kind, currency=currency, amount=amount,

@@ -19,6 +19,7 @@ added to the world, so new resources can't skip this check.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -285,11 +286,7 @@ async def build_money_world(
         ),
         (200, 201),
     )  # fmt: skip
-    await dispatch_pending(db, clock)
-    deliveries = await ok(
-        await owner.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries"), 200
-    )
-    world.ids["delivery_id"] = deliveries["data"][0]["id"]
+    world.ids["delivery_id"] = await first_delivery(owner, db, clock, endpoint["id"])
     batches = await ok(await admin.post("/v1/staff/payout-batches", json={}), (200, 201))
     world.ids["batch_id"] = batches["data"][0]["id"] if "data" in batches else batches[0]["id"]
     await ok(
@@ -304,6 +301,20 @@ async def build_money_world(
     world.ids["credit_id"] = unmatched["data"][0]["id"]
     world.secrets += [f"Landlord {marker}", f"Rent share {marker}", f"Books {marker}",
                       f"Allowance {marker}"]  # fmt: skip
+
+
+async def first_delivery(
+    owner: AsyncClient, db: Database, clock: OffsetClock, endpoint: str
+) -> str:
+    """Dispatch until the endpoint has a delivery: the outbox's commit fence is cluster-wide,
+    so a transaction open elsewhere on the server can hold the event back a moment."""
+    for _ in range(100):
+        await dispatch_pending(db, clock)
+        deliveries = await ok(await owner.get(f"/v1/webhook-endpoints/{endpoint}/deliveries"), 200)
+        if deliveries["data"]:
+            return str(deliveries["data"][0]["id"])
+        await asyncio.sleep(0.05)
+    raise AssertionError("no webhook delivery was made")
 
 
 async def scalar(conn: Any, sql: str, *params: Any) -> str:

@@ -26,6 +26,7 @@ STAFF_ROLES = ("support", "compliance", "operations", "admin")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_KEY_PREFIXES = ("fh_live_", "fh_test_")
 SCOPE_KEY = "finhub.principal"
+MONEY_SCOPES = frozenset({"payments:write", "wallets:write"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,14 @@ class Access:
                 code="insufficient_scope",
                 required_scopes=missing,
             )
+        if not principal.live_mode and MONEY_SCOPES.intersection(self.scopes):
+            settings = request.app.state.container.settings
+            if settings.environment == "production":
+                raise Forbidden(
+                    "Test-mode keys can't move money in production: finhub has no separate "
+                    "sandbox ledger yet. Use a live key, or a non-production installation.",
+                    code="test_mode_key_in_production",
+                )
         if self.staff_roles and not principal.staff_roles.intersection(self.staff_roles):
             raise Forbidden(
                 f"This needs one of the staff roles {', '.join(self.staff_roles)}.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 
@@ -12,12 +13,16 @@ from finhub.identity.factors.service import keyring_for
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.kit.secrets import load_or_create_secret_key
+from tests.factories import session_token
 from tests.identity.factors.support import (
+    PASSWORD,
     Person,
     audit_actions,
+    client_for,
     enable_totp,
     inbox_kinds,
     mail_tags,
+    new_person,
     problem_code,
     step_up_with_totp,
     totp_code,
@@ -262,3 +267,20 @@ async def test_a_step_up_answers_its_expiry_and_wears_off(
     late = await person.client.delete("/v1/me/pin")
     assert late.status_code == 403
     assert problem_code(late) == "step_up_required"
+
+
+async def test_a_payment_pin_alone_guards_adding_a_second_factor(
+    app: Any, db: Database, settings: Settings, clock: OffsetClock
+) -> None:
+    """Someone with only the password must not add their own authenticator to an account whose
+    owner set a PIN, then use it to step up."""
+    user_id, _, token = await new_person(db, settings, clock, aal=2)
+    async with client_for(app, token) as owner:
+        set_pin = await owner.put("/v1/me/pin", json={"pin": "482915", "password": PASSWORD})
+        assert set_pin.status_code in (200, 201), set_pin.text
+    async with db.transaction() as conn:
+        intruder = await session_token(conn, user_id=user_id, aal=1, settings=settings, clock=clock)
+    async with client_for(app, intruder) as attacker:
+        response = await attacker.post("/v1/me/factors/totp")
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "step_up_required"

@@ -182,7 +182,7 @@ async def test_invalid_bank_credits_are_refused(
     assert response.json()["code"] == code
 
 
-def test_simulating_needs_test_mode_in_production() -> None:
+def test_in_production_only_book_keeping_staff_simulate() -> None:
     live_key = Principal(kind="api_key", id="key_1", user_id="usr_1", live_mode=True)
     test_key = Principal(kind="api_key", id="key_2", user_id="usr_1", live_mode=False)
     staff = Principal(
@@ -198,6 +198,7 @@ def test_simulating_needs_test_mode_in_production() -> None:
         _require_test_mode(person, "production")
     with pytest.raises(SimulationNotAllowed):
         _require_test_mode(support, "production")
-    _require_test_mode(test_key, "production")
+    with pytest.raises(SimulationNotAllowed):  # no sandbox ledger: a test key moves real money
+        _require_test_mode(test_key, "production")
     _require_test_mode(staff, "production")
     _require_test_mode(live_key, "development")

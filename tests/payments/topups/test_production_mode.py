@@ -39,7 +39,7 @@ def client(app: Any, token: str) -> AsyncClient:
     )
 
 
-async def test_live_customers_cannot_top_up_from_the_card_sandbox(
+async def test_nobody_tops_up_from_the_card_sandbox_in_production(
     production: Any, db: Database
 ) -> None:
     async with db.transaction() as conn:
@@ -52,8 +52,15 @@ async def test_live_customers_cannot_top_up_from_the_card_sandbox(
             "/v1/api-keys", json={"name": "sandbox", "mode": "test", "scopes": ["payments:write"]}
         )
         assert key.status_code == 201, key.text
+    # With no separate sandbox ledger, a test-mode key would move real money: refused too.
     async with client(production, key.json()["secret"]) as test_mode:
-        assert (await test_mode.post("/v1/payments/card-tokens", json=CARD)).status_code == 201
+        for path, body in (
+            ("/v1/payments/card-tokens", CARD),
+            ("/v1/payments/bank-topups/simulate", {**CREDIT, "bank_transaction_id": "t"}),
+        ):
+            response = await test_mode.post(path, json=body)
+            assert response.status_code == 403, response.text
+            assert response.json()["code"] == "test_mode_key_in_production"
 
 
 @pytest.mark.parametrize(("role", "status"), [("support", 403), ("operations", 201)])

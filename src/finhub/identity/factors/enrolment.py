@@ -27,6 +27,7 @@ from finhub.identity.factors.service import (
     issue_passkey_challenge,
     second_factor_methods,
     spend_passkey_challenge,
+    step_up_methods,
     tell,
 )
 from finhub.identity.principal import StepUpRequired
@@ -47,8 +48,10 @@ class EnabledTotp:
 
 
 async def needs_step_up(conn: Connection, identity_id: str) -> bool:
-    """Adding or removing a factor needs step-up once any second factor exists."""
-    return bool(await second_factor_methods(conn, identity_id))
+    """Adding or removing a factor needs step-up once anything can step up the session: a
+    second factor or the payment PIN (else a password alone could add a factor of its own
+    and use it to step up)."""
+    return bool(await step_up_methods(conn, identity_id))
 
 
 # --- TOTP -------------------------------------------------------------------------------------

@@ -287,8 +287,8 @@ def _simulated_bank_transaction_id() -> str:
 
 def _require_test_mode(principal: Principal, environment: str) -> None:
     """Simulated credits create money from nothing: in production only staff who run the
-    books (operations, admin) may enter one, and test-mode keys."""
-    if environment != "production" or not principal.live_mode:
+    books (operations, admin) may enter one (a received transfer booked by hand)."""
+    if environment != "production":
         return
     if principal.kind == "staff" and principal.staff_roles & {"operations", "admin"}:
         return
@@ -296,13 +296,14 @@ def _require_test_mode(principal: Principal, environment: str) -> None:
 
 
 def _require_sandbox_allowed(principal: Principal, environment: str) -> None:
-    """The card processor is the sandbox, which approves test cards: in production it serves
-    test-mode API keys only (DESIGN.md §4: sandbox providers only in test mode)."""
-    if environment != "production" or (principal.kind == "api_key" and not principal.live_mode):
+    """The card processor is the sandbox, which approves test cards. With no separate sandbox
+    ledger, its top-ups would be real money, so production has no card top-ups until a live
+    processor is configured (DESIGN.md §4: sandbox providers only in test mode)."""
+    if environment != "production":
         return
     raise Forbidden(
-        "Card top-ups in production need a live card processor; use a test-mode API key "
-        "(fh_test_…) with the sandbox.",
+        "Card top-ups in production need a live card processor; the sandbox runs only in "
+        "development and test installations.",
         code="sandbox_only_in_test_mode",
     )
 

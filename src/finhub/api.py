@@ -22,6 +22,9 @@ from finhub.ledger.service import LedgerService
 from finhub.notifications.mail import Mailer
 
 PROBLEM_JSON = "application/problem+json"
+# Answers that depend on the moment (a conflict in progress, a lockout) are not kept for
+# replays: the same request may succeed once the moment passes.
+TRANSIENT = frozenset({409, 429})
 
 
 @dataclass
@@ -100,7 +103,7 @@ async def idempotent(request: Request) -> AsyncIterator[Idempotent]:
     try:
         yield Idempotent(claim)
     except FinhubError as error:
-        if not claim.completed and error.status < 500:
+        if not claim.completed and error.status < 500 and error.status not in TRANSIENT:
             body = dumps(error.to_problem(request.url.path))
             await idempotency.store_error(container.db, claim, error.status, body)
         elif not claim.completed:

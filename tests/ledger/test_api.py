@@ -1111,3 +1111,23 @@ async def test_the_books_verify_after_all_these_requests(
         report = await ledger.verify(conn)
     assert report.ok, report
     assert report.transactions_checked > 0
+
+
+async def test_a_conflict_of_the_moment_is_not_kept_for_replays(app_client: AsyncClient) -> None:
+    """A 409 depends on the state at that moment: retrying the same key once the state has
+    changed does the work instead of replaying the refusal."""
+    cash = (await app_client.post(f"{API}/accounts", json={"asset": "EUR", "type": "asset"})).json()
+    wallet = (
+        await app_client.post(f"{API}/accounts", json={"asset": "EUR", "type": "liability"})
+    ).json()
+    transfer = {"from_account": cash["id"], "to_account": wallet["id"], "amount": 5, "asset": "EUR"}
+    assert (await app_client.post(f"{API}/transfers", json=transfer)).status_code == 201
+    close = f"{API}/accounts/{wallet['id']}/close"
+    key = {"Idempotency-Key": new_id("idem")}
+    refused = await app_client.post(close, headers=key)
+    assert (refused.status_code, refused.json()["code"]) == (409, "account_not_empty")
+    back = {**transfer, "from_account": wallet["id"], "to_account": cash["id"]}
+    assert (await app_client.post(f"{API}/transfers", json=back)).status_code == 201
+    closed = await app_client.post(close, headers=key)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "closed"

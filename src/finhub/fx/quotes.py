@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from finhub.audit.service import AuditContext
+from finhub.errors import Unprocessable
 from finhub.fx import repository
 from finhub.fx.errors import (
     AmountTooSmall,
@@ -46,6 +47,7 @@ from finhub.fx.models import Quote
 from finhub.fx.rates import mid_rate
 from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
+from finhub.kit.money import MAX_AMOUNT
 from finhub.ledger.models import Direction, EntrySpec
 from finhub.ledger.service import LedgerService
 from finhub.payments.core import Posting, create_payment
@@ -138,6 +140,11 @@ async def create_quote(
         conversion = by_buy_amount(request.buy_amount, rate, sell_scale, buy_scale)
     if conversion.buy_amount <= 0:
         raise AmountTooSmall(f"{request.sell_amount} {sell} buys less than one unit of {buy}.")
+    if max(conversion.sell_amount, conversion.buy_amount) > MAX_AMOUNT:
+        raise Unprocessable(
+            "The conversion is larger than an amount can be (2^128 - 1 minor units).",
+            code="amount_too_large",
+        )
     now = ledger.clock.now()
     quote = Quote(
         id=new_id("qte"),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from finhub.api import ContainerDep, IdempotentDep, json_response
+from finhub.audit.service import AuditContext, record
 from finhub.errors import Forbidden, NotFound
 from finhub.identity.principal import Access, Principal
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
@@ -18,7 +19,8 @@ router = APIRouter()
 
 InboxReader = Access("user", "api_key", scopes=("notifications:read",))
 InboxOwner = Access("user")
-MailboxReader = Access("staff", staff_roles=("admin", "support"))
+# Admin only: the dev mailbox holds live links (password resets, staff enrolment).
+MailboxReader = Access("staff", staff_roles=("admin",))
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid credentials (problem+json)."},
@@ -150,8 +152,8 @@ MAILBOX_ERRORS = {
     response_model=Page[schemas.MailSummaryOut],
     responses=MAILBOX_ERRORS,
     summary="List outbound mail (dev mailbox)",
-    description="Every message finhub has sent or kept, newest first, for staff with the "
-    "admin or support role; not available in production. With no SMTP server configured, "
+    description="Every message finhub has sent or kept, newest first, for admin staff; not "
+    "available in production. With no SMTP server configured, "
     "this is where mail goes.",
 )
 async def list_mailbox(
@@ -180,10 +182,21 @@ async def list_mailbox(
 )
 async def read_mail(
     mail_id: Annotated[str, Path(max_length=64, description="The message's id (`mail_…`).")],
+    request: Request,
+    principal: Annotated[Principal, Depends(MailboxReader)],
     c: ContainerDep,
 ) -> Response:
-    async with c.db.connection() as conn:
+    async with c.db.transaction() as conn:
         row = await mail.get_mail(conn, mail_id)
+        # Reading a message can reveal a live link: who read which one stays on record.
+        await record(
+            conn,
+            AuditContext.from_request(request, principal),
+            "mail.read",
+            object_type="mail",
+            object_id=mail_id,
+            details={"to": row["to_address"], "tag": row["tag"]},
+        )
     return json_response(200, schemas.mail_out(row))
 
 

@@ -315,7 +315,9 @@ async def _complete(
         )
     posted = await ledger.post_pending(conn, payment.hold_transaction_id)
     await repository.record_capture(conn, payment.id, captured, posted.id, ledger.clock.now())
-    await core.change_status(conn, ledger, PROCESSOR_AUDIT, payment.id, "completed")
+    await core.change_status(
+        conn, ledger, PROCESSOR_AUDIT, payment.id, "completed", posted_transaction_id=posted.id
+    )
 
 
 # --- refunds ----------------------------------------------------------------------------------

@@ -158,6 +158,9 @@ async def _check_balance_cap(
 ) -> None:
     if limits.balance is None:
         return
+    if person.wallet_id is not None:
+        # Incoming payments racing each other must see each other's credits.
+        await _serialise_checks(conn, person.wallet_id)
     balance = await _balance(conn, person.wallet_id, limits.currency)
     if balance + amount > limits.balance:
         raise _exceeded("balance", limits.balance - balance, limits.currency)
@@ -349,6 +352,13 @@ async def _person(conn: Connection, user_id: str) -> Person:
     return Person(tier=tier, wallet_id=row["wallet_id"])
 
 
+async def serialise_wallets(conn: Connection, wallet_ids: list[str]) -> None:
+    """Take the limit locks of several wallets in a fixed order, before checking the limits of
+    a payment between them: two payments in opposite directions then can't deadlock."""
+    for wallet_id in sorted(set(wallet_ids)):
+        await _serialise_checks(conn, wallet_id)
+
+
 async def _serialise_checks(conn: Connection, wallet_id: str) -> None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"limits:{wallet_id}",)
@@ -385,13 +395,13 @@ async def _usage(
 
 
 async def _balance(conn: Connection, wallet_id: str | None, currency: str) -> int:
-    """The wallet's posted balance in `currency` (0 before the currency is opened), from the
-    ledger account the wallets module keeps for it."""
+    """The wallet's posted balance in `currency` plus credits on hold for it (an authorised
+    card top-up), 0 before the currency is opened, from the wallets module's ledger account."""
     if wallet_id is None:
         return 0
     cursor = await conn.execute(
         """
-        SELECT a.credits_posted - a.debits_posted AS balance
+        SELECT a.credits_posted + a.credits_pending - a.debits_posted AS balance
           FROM wallet_balances b JOIN ledger_accounts a ON a.id = b.ledger_account_id
          WHERE b.wallet_id = %s AND b.currency = %s
         """,

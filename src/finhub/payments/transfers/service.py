@@ -34,7 +34,7 @@ from finhub.ledger.service import LedgerService
 from finhub.notifications.inbox import notify
 from finhub.payments.core import Posting, create_payment
 from finhub.payments.fees import fee_for
-from finhub.payments.limits import check_limits
+from finhub.payments.limits import check_limits, serialise_wallets
 from finhub.payments.models import ActivityLine, NewPayment, Payment, PaymentKind
 from finhub.payments.step_up import PaymentStepUp
 from finhub.payments.transfers import qr, repository
@@ -283,6 +283,7 @@ async def transfer(
     if ctx.step_up is not None:
         await ctx.step_up.check(conn, amount, currency)
     fee = await fee_for(conn, kind, currency, amount)
+    await serialise_wallets(conn, [payer.wallet.id, payee.wallet.id])
     await check_limits(
         conn, user_id=payer.person.user_id, operation=kind, currency=currency, amount=amount,
         now=now,

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from finhub.audit.service import record
+from finhub.errors import Forbidden
 from finhub.identity.principal import Principal
 from finhub.kit.db.engine import Connection, Row
 from finhub.kit.ids import new_id
 from finhub.organizations import repository
 from finhub.organizations.access import Actor, Caller, authorize
 from finhub.organizations.errors import OrganizationNotFound, PeopleOnly, RegistrationTaken
-from finhub.organizations.permissions import ROLE_PERMISSIONS
+from finhub.organizations.permissions import PERMISSION_SCOPES, ROLE_PERMISSIONS
 from finhub.organizations.schemas import OrganizationCreate, OrganizationUpdate
 
 
@@ -29,6 +30,30 @@ async def require_permission(
     lacks the permission: 403 `permission_denied`. An organisation's API key acts within its own
     organisation only, limited by its scopes."""
     await authorize(conn, principal, organization_id, permission)
+
+
+async def require_scopes_within_role(
+    conn: Connection, principal: Principal, organization_id: str, scopes: list[str]
+) -> None:
+    """An organisation's API key may carry only scopes whose every permission the person
+    giving it holds: a developer can't mint a key that manages members or approves payments,
+    and a maker can't mint one that approves (maker-checker)."""
+    actor = await authorize(conn, principal, organization_id)
+    beyond = sorted(
+        scope
+        for scope in set(scopes) & set(PERMISSION_SCOPES.values())
+        if any(
+            permission not in actor.permissions
+            for permission, granted_by in PERMISSION_SCOPES.items()
+            if granted_by == scope
+        )
+    )
+    if beyond:
+        raise Forbidden(
+            f"Your role can't grant the scopes {', '.join(beyond)} to an organisation key.",
+            code="scope_beyond_role",
+            scopes=beyond,
+        )
 
 
 def person_id(principal: Principal) -> str:

@@ -91,12 +91,24 @@ async def test_a_developer_manages_the_organisations_keys_and_a_viewer_may_not(
     await _add_member(db, organization_id, viewer.user_id, "viewer")
     key = await owner.create_key(organization_id=organization_id)
 
-    rolled = await developer.client.post(f"/v1/api-keys/{key['id']}/roll")
+    # A developer's role doesn't read balances: it can't take a key that does (rolling hands
+    # over the new secret), nor mint one.
+    refused = await developer.client.post(f"/v1/api-keys/{key['id']}/roll")
+    _problem(refused, 403, "scope_beyond_role")
+    minted = await developer.client.post(
+        "/v1/api-keys",
+        json={"name": "k", "mode": "live", "scopes": ["wallets:read"],
+              "organization_id": organization_id},
+    )  # fmt: skip
+    _problem(minted, 403, "scope_beyond_role")
+    made = await developer.create_key(
+        organization_id=organization_id, mode="test", scopes=["organizations:read"]
+    )
+    assert made["owner"]["id"] == organization_id
+    rolled = await owner.client.post(f"/v1/api-keys/{key['id']}/roll")
     assert rolled.status_code == 200, rolled.text
     _problem(await probe(key["secret"]), 401, "invalid_api_key")
     assert (await probe(rolled.json()["secret"])).status_code == 200
-    made = await developer.create_key(organization_id=organization_id, mode="test")
-    assert made["owner"]["id"] == organization_id
 
     body = {"name": "k", "mode": "live", "scopes": ["wallets:read"]}
     response = await viewer.client.post(

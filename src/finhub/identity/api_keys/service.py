@@ -27,7 +27,7 @@ from finhub.identity.scopes import SCOPES
 from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
 from finhub.kit.secrets import new_secret, secret_hash
-from finhub.organizations.service import require_permission
+from finhub.organizations.service import require_permission, require_scopes_within_role
 
 MANAGE_PERMISSION = "api_keys:manage"
 MAX_ROLL_GRACE = timedelta(days=7)
@@ -50,9 +50,10 @@ async def create_key(
     """Issue a key for the calling person, or for `new.organization_id` if they may manage
     that organisation's keys."""
     user_id = _person(principal)
+    scopes = _known_scopes(new.scopes)
     if new.organization_id is not None:
         await require_permission(conn, principal, new.organization_id, MANAGE_PERMISSION)
-    scopes = _known_scopes(new.scopes)
+        await require_scopes_within_role(conn, principal, new.organization_id, scopes)
     networks = _networks(new.allowed_ips)
     if new.expires_at is not None and new.expires_at <= now:
         raise Unprocessable("`expires_at` must be in the future.", code="invalid_expiry")
@@ -135,6 +136,8 @@ async def roll_key(
         )
     key = await get_key(conn, principal, key_id, lock=True)
     _require_usable(key, now)
+    if key.organization_id is not None:  # its new secret goes to the caller
+        await require_scopes_within_role(conn, principal, key.organization_id, key.scopes)
     secret = new_secret(SECRET_PREFIXES[key.mode])
     old_until = now + expire_old_in
     if key.expires_at is not None:

@@ -215,10 +215,13 @@ async def _issue_link(
     ttl: timedelta,
     path: str,
     data: dict[str, Any] | None = None,
+    supersede: bool = True,
 ) -> str:
-    """A fresh link that supersedes the person's earlier links of the same purpose."""
+    """A fresh link that, with `supersede`, retires the person's earlier links of the same
+    purpose."""
     now = c.clock.now()
-    await tokens.revoke_all(conn, purpose=purpose, subject_id=user_id, now=now)
+    if supersede:
+        await tokens.revoke_all(conn, purpose=purpose, subject_id=user_id, now=now)
     secret = await tokens.issue(
         conn, purpose=purpose, subject_id=user_id, ttl=ttl, now=now, data=data
     )
@@ -256,7 +259,7 @@ async def sign_up(conn: Connection, c: Container, request: Request, body: SignUp
         now=now,
     )
     if not created:
-        await _warn_existing_account(conn, c, request, email)
+        await _warn_existing_account(conn, c, request, email, password_hash)
         return
     origin = consents.origin_of(request, c.clock.now())
     await consents.accept(conn, user_id, "terms", body.accept_terms_version, origin)
@@ -264,7 +267,7 @@ async def sign_up(conn: Connection, c: Container, request: Request, body: SignUp
     await consents.set_marketing(conn, user_id, body.marketing_opt_in, origin)
     user = await repository.get_user(conn, user_id)
     assert user is not None
-    await send_verification(conn, c, user)
+    await send_verification(conn, c, user, password_hash=password_hash)
     await record(
         conn,
         user_audit_context(request, user_id),
@@ -277,14 +280,21 @@ async def sign_up(conn: Connection, c: Container, request: Request, body: SignUp
 
 
 async def _warn_existing_account(
-    conn: Connection, c: Container, request: Request, email: str
+    conn: Connection,
+    c: Container,
+    request: Request,
+    email: str,
+    password_hash: str | None = None,
 ) -> None:
     existing = await repository.find_user_by_email(conn, email)
     if existing is None:
         return
     if existing.status == "pending_verification":
         # The owner most likely lost the first mail: a fresh link helps more than a warning.
-        await send_verification(conn, c, existing)
+        # The link carries this sign-up's password, set only when the link is used: someone
+        # who signed up first with another person's address can't keep a password of theirs
+        # on the account its owner then verifies.
+        await send_verification(conn, c, existing, password_hash=password_hash)
         return
     await _mail(
         conn,
@@ -307,7 +317,12 @@ async def _warn_existing_account(
     )
 
 
-async def send_verification(conn: Connection, c: Container, user: User) -> None:
+async def send_verification(
+    conn: Connection, c: Container, user: User, *, password_hash: str | None = None
+) -> None:
+    data = {"email": user.email_normalized}
+    if password_hash is not None:
+        data["password_hash"] = password_hash
     link = await _issue_link(
         conn,
         c,
@@ -315,7 +330,10 @@ async def send_verification(conn: Connection, c: Container, user: User) -> None:
         user_id=user.id,
         ttl=VERIFY_EMAIL_TTL,
         path="/verify-email",
-        data={"email": user.email_normalized},
+        data=data,
+        # Each sign-up's link keeps working and sets that sign-up's password: a later sign-up
+        # by someone else can't retire the owner's own link.
+        supersede=password_hash is None,
     )
     await _mail(
         conn,
@@ -353,6 +371,10 @@ async def verify_email(conn: Connection, c: Container, request: Request, signed:
     if token.data.get("email") != user.email_normalized:
         # The address changed after this link was sent.
         raise tokens.InvalidToken("The link is invalid, expired or already used.")
+    if token.data.get("password_hash") and user.status == "pending_verification":
+        await repository.set_password_hash(
+            conn, user.id, token.data["password_hash"], c.clock.now()
+        )
     await repository.mark_email_verified(conn, user.id, c.clock.now())
     await record(
         conn,

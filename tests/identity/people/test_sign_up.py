@@ -158,15 +158,31 @@ async def test_signing_up_again_before_verifying_sends_a_fresh_link(app: Any, db
     email = unique_email()
     async with client_from(app) as client:
         first = await client.post("/v1/auth/sign-up", json=sign_up_body(email))
-        old_token = await link_token(db, email, "auth.verify_email", "/verify-email")
         second = await client.post("/v1/auth/sign-up", json=sign_up_body(email))
         new_token = await link_token(db, email, "auth.verify_email", "/verify-email")
-        old = await client.post("/v1/auth/verify-email", json={"token": old_token})
         new = await client.post("/v1/auth/verify-email", json={"token": new_token})
     assert (first.status_code, first.content) == (second.status_code, second.content)
     assert len(await mails_to(db, email, "auth.verify_email")) == 2
     assert await mails_to(db, email, "auth.sign_up_existing") == []
-    assert (old.status_code, new.status_code) == (400, 200)
+    assert new.status_code == 200
+
+
+async def test_someone_who_signed_up_first_with_my_address_cannot_keep_the_account(
+    app: Any, db: Database
+) -> None:
+    """Pre-account takeover: the owner's link activates the account with the owner's password,
+    even after an intruder signed up first (and again after the owner)."""
+    email = unique_email()
+    intruder_password = "intruder chose this passphrase 9"
+    async with client_from(app) as client:
+        await client.post("/v1/auth/sign-up", json=sign_up_body(email, password=intruder_password))
+        await client.post("/v1/auth/sign-up", json=sign_up_body(email))
+        owners_link = await link_token(db, email, "auth.verify_email", "/verify-email")
+        await client.post("/v1/auth/sign-up", json=sign_up_body(email, password=intruder_password))
+        verified = await client.post("/v1/auth/verify-email", json={"token": owners_link})
+        assert verified.status_code == 200, verified.text
+        assert (await sign_in(client, email)).status_code == 200
+        assert (await sign_in(client, email, intruder_password)).status_code == 401
 
 
 async def test_verification_activates_the_account_once(app: Any, db: Database) -> None:

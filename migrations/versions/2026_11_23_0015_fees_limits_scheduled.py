@@ -78,7 +78,8 @@ def upgrade() -> None:
         -- Limit usage runs on every payment: one index range scan over the wallet's payments
         -- that still count (processing or completed) in the currency and month.
         CREATE INDEX payments_limit_usage ON payments (wallet_id, currency, created_at)
-            INCLUDE (kind, amount) WHERE status IN ('processing', 'completed');
+            INCLUDE (kind, amount)
+            WHERE status IN ('requires_action', 'processing', 'completed');
 
         -- A payment that is planned: once (no rule) or recurring (an RFC 5545 RRULE from
         -- start_at, in UTC). next_run_at is the next occurrence not yet turned into a run.

@@ -376,7 +376,7 @@ async def _usage(
                coalesce(sum(amount), 0) AS this_month
           FROM payments
          WHERE wallet_id = %(wallet)s AND currency = %(currency)s
-           AND status IN ('processing', 'completed')
+           AND status IN ('requires_action', 'processing', 'completed')
            AND created_at >= %(month)s AND created_at < %(month_end)s
            AND kind = ANY(%(kinds)s)
         """,

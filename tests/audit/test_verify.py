@@ -240,3 +240,20 @@ async def test_concurrent_writers_keep_one_gap_free_chain(db: Database) -> None:
     assert seqs == list(range(start.seq + 1, end.seq + 1))
     assert report.intact, report
     assert report.checked == end.seq
+
+
+async def test_a_redefined_hash_function_is_found(db: Database) -> None:
+    """Someone who can switch the triggers off can also redefine the function that hashes a
+    record, so that an edited row seems to match: the walk checks the function first."""
+    seqs = await record_some(db)
+    async with tampering(db) as conn:
+        await conn.execute(
+            "UPDATE audit_events SET action = 'test.rewritten' WHERE seq = %s", (seqs[1],)
+        )
+        await conn.execute(
+            "CREATE OR REPLACE FUNCTION audit_event_hash(e audit_events) RETURNS bytea"
+            " LANGUAGE sql STABLE AS $$ SELECT e.hash $$"
+        )
+        report = await verify_chain(conn)
+    assert not report.intact
+    assert report.reason == "the hash function audit_event_hash was changed or removed"

@@ -155,3 +155,16 @@ async def stream_chain(conn: Connection, *, batch: int = 1000) -> AsyncIterator[
                 yield row
     finally:
         await cursor.close()
+
+
+async def function_digests(conn: Connection, names: list[str]) -> dict[str, str]:
+    """SHA-256 (hex) of the source of each named SQL function in the current schema."""
+    cursor = await conn.execute(
+        """
+        SELECT p.proname, encode(sha256(convert_to(p.prosrc, 'UTF8')), 'hex') AS digest
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = current_schema() AND p.proname = ANY(%s)
+        """,
+        (names,),
+    )
+    return {row["proname"]: row["digest"] for row in await cursor.fetchall()}

@@ -71,11 +71,25 @@ async def verify_chain(conn: Connection, expect_head: Anchor | None = None) -> C
         return await _walk(conn, await current_head(conn), expect_head)
 
 
+# SHA-256 of the bodies of the SQL functions that compute each record's hash (as created by
+# migration 0007). The walk recomputes hashes with those functions, so someone able to switch
+# the append-only triggers off could otherwise also redefine them to agree with edited rows.
+HASH_FUNCTION_DIGESTS = {
+    "audit_event_hash": "d579a539b81487b1b65ae2c1acc4db3299027c440caf629a41a127964bdcb2f3",
+    "audit_field": "df1e322c5ea958d3f3af6c52d8eddcd3a5427b93da8a4fcf2e9da7dea6100a5b",
+}
+
+
 async def _walk(conn: Connection, head: Anchor, expect_head: Anchor | None) -> ChainReport:
     expected_seq, expected_prev, checked = 1, GENESIS_HASH, 0
 
     def broken(seq: int, reason: str) -> ChainReport:
         return ChainReport(checked, head, seq, reason)
+
+    found = await repository.function_digests(conn, list(HASH_FUNCTION_DIGESTS))
+    changed = sorted(n for n, digest in HASH_FUNCTION_DIGESTS.items() if found.get(n) != digest)
+    if changed:
+        return broken(1, f"the hash function {', '.join(changed)} was changed or removed")
 
     async for row in repository.stream_chain(conn):
         seq, stored_hash = row["seq"], bytes(row["hash"])

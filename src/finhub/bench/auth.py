@@ -41,7 +41,7 @@ from starlette.requests import Request
 from finhub.audit.service import AuditContext
 from finhub.bench.context import say
 from finhub.bench.cpu import CpuMeter, postgres_pid, process_cpu, tree_cpu
-from finhub.bench.http_load import HttpConnection, Job, JobResult
+from finhub.bench.http_load import Job, JobResult, drive
 from finhub.bench.load import Latencies, LoadResult, Operation, closed_loop
 from finhub.bench.pgbench import BACKEND_EXIT, Pgbench, children_cpu, scratch_database
 from finhub.bench.report import Report, Row, machine_header, note_failures
@@ -439,36 +439,11 @@ def sign_in_request(job: SignInJob, seed: int) -> bytes:
 
 
 async def run_sign_in_job(job: SignInJob) -> JobResult:
-    connections = [await HttpConnection.open(job.host, job.port) for _ in job.emails]
+    def repeat(request: bytes) -> Callable[[], bytes]:
+        return lambda: request
 
-    def operation(connection: HttpConnection, request: bytes) -> Operation:
-        async def send() -> None:
-            status, body = await connection.request(request)
-            if status != 200:
-                raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
-
-        return send
-
-    operations = [
-        operation(connection, sign_in_request(job, seed))
-        for seed, connection in enumerate(connections)
-    ]
-    try:
-        result = await closed_loop(operations, seconds=job.seconds, warmup=job.warmup)
-    finally:
-        for connection in connections:
-            await connection.close()
-    return JobResult(
-        completed=result.completed,
-        failed=result.failed,
-        elapsed=result.elapsed,
-        rate=result.rate,
-        p50_ms=result.latency.p50_ms,
-        p99_ms=result.latency.p99_ms,
-        client_cpu_seconds=result.process_cpu,
-        machine_busy=result.machine_busy,
-        first_error=result.first_error,
-    )
+    makers = [repeat(sign_in_request(job, seed)) for seed in range(len(job.emails))]
+    return await drive(job.host, job.port, makers, 200, job.seconds, job.warmup)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -186,13 +186,28 @@ def _operation(connection: HttpConnection, make: RequestMaker, expected: int) ->
 
 async def run_job(job: Job) -> JobResult:
     factory, expected = MAKERS[job.kind]
-    connections = [await HttpConnection.open(job.host, job.port) for _ in range(job.connections)]
+    makers = [factory(job, seed) for seed in range(job.connections)]
+    return await drive(job.host, job.port, makers, expected, job.seconds, job.warmup)
+
+
+async def drive(
+    host: str,
+    port: int,
+    makers: list[RequestMaker],
+    expected: int,
+    seconds: float,
+    warmup: float,
+) -> JobResult:
+    """A closed loop of keep-alive connections, one per request maker, each sending its next
+    request as soon as the last is answered; any other status than `expected` counts as a
+    failure. Shared by every HTTP load of the benchmarks."""
+    connections = [await HttpConnection.open(host, port) for _ in makers]
     operations = [
-        _operation(connection, factory(job, seed), expected)
-        for seed, connection in enumerate(connections)
+        _operation(connection, make, expected)
+        for connection, make in zip(connections, makers, strict=True)
     ]
     try:
-        result: LoadResult = await closed_loop(operations, seconds=job.seconds, warmup=job.warmup)
+        result: LoadResult = await closed_loop(operations, seconds=seconds, warmup=warmup)
     finally:
         for connection in connections:
             await connection.close()

@@ -34,8 +34,8 @@ from psycopg.rows import dict_row
 from finhub.bench.accounts import ASSET, TRANSFER_LEDGER, transfer_accounts
 from finhub.bench.context import say
 from finhub.bench.cpu import CpuMeter, Reading, postgres_pid, tree_cpu
-from finhub.bench.http_load import HttpConnection, Job, JobResult
-from finhub.bench.load import Latencies, Operation, closed_loop
+from finhub.bench.http_load import Job, JobResult, drive
+from finhub.bench.load import Latencies
 from finhub.bench.report import Report, Row, machine_header, note_failures
 from finhub.bench.server import RunningServer, finhub_server, measure
 from finhub.config import Settings
@@ -330,36 +330,8 @@ def p2p_requests(job: P2PJob, seed: int) -> Callable[[], bytes]:
 
 
 async def run_p2p_job(job: P2PJob) -> JobResult:
-    connections = [await HttpConnection.open(job.host, job.port) for _ in job.tokens]
-
-    def operation(connection: HttpConnection, make: Callable[[], bytes]) -> Operation:
-        async def send() -> None:
-            status, body = await connection.request(make())
-            if status != 201:
-                raise RuntimeError(f"HTTP {status}: {body[:300]!r}")
-
-        return send
-
-    operations = [
-        operation(connection, p2p_requests(job, seed))
-        for seed, connection in enumerate(connections)
-    ]
-    try:
-        result = await closed_loop(operations, seconds=job.seconds, warmup=job.warmup)
-    finally:
-        for connection in connections:
-            await connection.close()
-    return JobResult(
-        completed=result.completed,
-        failed=result.failed,
-        elapsed=result.elapsed,
-        rate=result.rate,
-        p50_ms=result.latency.p50_ms,
-        p99_ms=result.latency.p99_ms,
-        client_cpu_seconds=result.process_cpu,
-        machine_busy=result.machine_busy,
-        first_error=result.first_error,
-    )
+    makers = [p2p_requests(job, seed) for seed in range(len(job.tokens))]
+    return await drive(job.host, job.port, makers, 201, job.seconds, job.warmup)
 
 
 def main(argv: list[str] | None = None) -> None:

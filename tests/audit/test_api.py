@@ -339,3 +339,31 @@ async def test_bad_filters_are_a_422_that_records_nothing(
         row = await cursor.fetchone()
     assert row is not None
     assert row["n"] == 0
+
+
+async def test_another_actors_address_is_not_shown_to_the_subject(
+    client: AsyncClient, db: Database, settings: Settings, clock: OffsetClock
+) -> None:
+    alice, alice_token = await person(db, settings, clock)
+    admin_of_her_org, _ = await person(db, settings, clock)
+    async with db.transaction() as conn:
+        await record(
+            conn,
+            AuditContext(actor_type="user", actor_id=admin_of_her_org, ip="198.51.100.7",
+                         user_agent="Admin's browser"),
+            "member.role_changed",
+            subject_user_id=alice,
+        )  # fmt: skip
+        await record(
+            conn,
+            AuditContext(actor_type="anonymous", actor_id=None, ip="203.0.113.9"),
+            "auth.sign_in_failed",
+            outcome="failure",
+            subject_user_id=alice,
+        )
+    page = (await client.get("/v1/me/security-events", headers=bearer(alice_token))).json()
+    by_action = {event["action"]: event for event in page["data"]}
+    assert by_action["member.role_changed"]["ip"] is None
+    assert by_action["member.role_changed"]["user_agent"] is None
+    # Someone unknown trying her password: the address is what she needs to see.
+    assert by_action["auth.sign_in_failed"]["ip"] == "203.0.113.9"

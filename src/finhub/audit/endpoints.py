@@ -85,11 +85,14 @@ async def list_my_security_events(
     where = EventFilter(
         action=action, occurred_after=occurred_after, occurred_before=occurred_before
     )
+    viewer = _person(principal)
     async with c.db.connection() as conn:
         rows = await service.security_events(
-            conn, _person(principal), where, limit=limit + 1, starting_after=starting_after
+            conn, viewer, where, limit=limit + 1, starting_after=starting_after
         )
-    payload = page_payload(rows, limit, schemas.security_event_out, lambda row: row["id"])
+    payload = page_payload(
+        rows, limit, lambda row: schemas.security_event_out(row, viewer), lambda row: row["id"]
+    )
     return json_response(200, payload)
 
 

@@ -52,7 +52,13 @@ class AuditEventOut(BaseModel):
     hash: str = Field(description="SHA-256 over `prev_hash` and this record, hex.")
 
 
-def security_event_out(row: Row) -> dict[str, Any]:
+def security_event_out(row: Row, viewer_id: str) -> dict[str, Any]:
+    """An event about `viewer_id`. Where another known person or a staff member acted (an
+    organisation admin changing their role, say), that actor's address and browser are theirs
+    to keep; an unknown actor's (a failed sign-in) is exactly what the person should see."""
+    someone_else = row["actor_type"] == "staff" or (
+        row["actor_type"] == "user" and row["actor_id"] != viewer_id
+    )
     return {
         "object": "security_event",
         "id": row["id"],
@@ -60,8 +66,8 @@ def security_event_out(row: Row) -> dict[str, Any]:
         "action": row["action"],
         "outcome": row["outcome"],
         "actor_type": row["actor_type"],
-        "ip": row["ip"],
-        "user_agent": row["user_agent"],
+        "ip": None if someone_else else row["ip"],
+        "user_agent": None if someone_else else row["user_agent"],
         "request_id": row["request_id"],
         "object_type": row["object_type"],
         "object_id": row["object_id"],

@@ -736,6 +736,8 @@ async def _switch_email(
     )
     if not switched:
         raise Conflict("That address now belongs to another account.", code="email_taken")
+    # Reset links went to the old address: they must not outlive the change.
+    await tokens.revoke_all(conn, purpose=PASSWORD_RESET, subject_id=user.id, now=now)
     await _mail(
         conn,
         c,

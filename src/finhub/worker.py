@@ -24,6 +24,7 @@ from finhub.ledger import tasks as ledger_tasks
 from finhub.ledger.service import LedgerService
 from finhub.notifications import tasks as notification_tasks
 from finhub.payments.scheduled import tasks as scheduled_tasks
+from finhub.payments.topups import tasks as topup_tasks
 from finhub.runtime import Runtime, current_runtime, install_runtime
 from finhub.webhooks import tasks as webhook_tasks
 
@@ -50,6 +51,7 @@ def build_job_app(database_url: str) -> App:
         webhook_tasks.blueprint,
         scheduled_tasks.blueprint,
         fx_tasks.blueprint,
+        topup_tasks.blueprint,
         housekeeping,
     ):
         app.add_tasks_from(blueprint, namespace="")

@@ -333,3 +333,22 @@ async def unmatched_credits(
         (starting_after, starting_after, limit),
     )
     return await cursor.fetchall()
+
+
+async def stale_authorizations(
+    conn: Connection, *, older_than: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """(payment id, hold id) of card top-ups still waiting since before `older_than`, locked
+    so two workers don't fail the same one."""
+    cursor = await conn.execute(
+        """
+        SELECT id, hold_transaction_id FROM payments
+         WHERE kind = 'card_topup' AND status IN ('requires_action', 'processing')
+           AND hold_transaction_id IS NOT NULL AND created_at < %s
+         ORDER BY created_at
+         LIMIT %s
+         FOR UPDATE SKIP LOCKED
+        """,
+        (older_than, limit),
+    )
+    return [(row["id"], row["hold_transaction_id"]) for row in await cursor.fetchall()]

@@ -11,6 +11,7 @@ the proportional share of the fee) to CARD_CLEARING, in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ulid import ULID
@@ -49,6 +50,10 @@ from finhub.wallets.models import Wallet
 
 OPEN_STATUSES = frozenset({"requires_action", "processing"})
 PROCESSOR_AUDIT = AuditContext.system("card_processor")
+# Card authorisations lapse after about a week; a top-up whose 3-D Secure challenge was never
+# finished, or whose capture never came, gives the held money back then.
+AUTHORIZATION_TTL = timedelta(days=7)
+EXPIRY_AUDIT = AuditContext.system("card_authorization_expiry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +188,7 @@ async def _record_authorization(
     hold = core.Posting(
         entries=await _topup_entries(conn, ledger, wallet, currency, amount, fee),
         pending=True,
+        expires_at=ledger.clock.now() + AUTHORIZATION_TTL,
         description=f"Card top-up {card['brand']} {card['last4']}",
     )
     status = "requires_action" if authorization.status == "requires_action" else "processing"
@@ -424,3 +430,26 @@ async def _refund_entries(
         revenue = await system_account(conn, ledger, SystemAccount.FEE_REVENUE, currency)
         entries.append(EntrySpec(revenue, Direction.DEBIT, fee_returned))
     return entries
+
+
+async def expire_stale_authorizations(
+    conn: Connection, ledger: LedgerService, limit: int = 100
+) -> int:
+    """Fail the card top-ups whose authorisation lapsed unfinished (3-D Secure abandoned, no
+    capture): their hold is released (if the ledger's hold expiry hasn't already) and the
+    payment says why. Returns how many were failed."""
+    stale = await repository.stale_authorizations(
+        conn, older_than=ledger.clock.now() - AUTHORIZATION_TTL, limit=limit
+    )
+    for payment_id, hold_id in stale:
+        await ledger.expire_pending(conn, hold_id)
+        await core.change_status(
+            conn,
+            ledger,
+            EXPIRY_AUDIT,
+            payment_id,
+            "failed",
+            failure_code="authorization_expired",
+            failure_message="The card authorisation lapsed before the top-up was completed.",
+        )
+    return len(stale)

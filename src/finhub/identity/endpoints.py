@@ -112,11 +112,11 @@ async def resend_verification(body: schemas.EmailIn, request: Request, c: Contai
 async def sign_in(body: schemas.SignInIn, request: Request, c: ContainerDep) -> Response:
     async with c.db.transaction() as conn:
         outcome = await service.sign_in(conn, c, request, email=body.email, password=body.password)
+    c.mailer.kick()  # a lockout notice, or a new-device alert
     if isinstance(outcome, service.Refused):
         raise outcome.error
     if isinstance(outcome, service.SignInChallenge):
         return json_response(200, outcome.payload())
-    c.mailer.kick()
     return service.sign_in_response(outcome, c.settings)
 
 

@@ -406,8 +406,10 @@ async def sign_in(
     if user is None or not await passwords.verify_password(user.password_hash, password):
         if user is None:
             await passwords.verify_password(None, password)
-        await c.throttle.fail(SIGN_IN_ACCOUNT, [email], now)
+        locked = await c.throttle.fail(SIGN_IN_ACCOUNT, [email], now)
         await c.throttle.fail(SIGN_IN_IP, [ip_key], now)
+        if locked and user is not None:
+            await _tell_locked_out(conn, c, request, user)
         return await _refuse_sign_in(
             conn,
             request,
@@ -434,6 +436,30 @@ async def sign_in(
     if methods:
         return await _challenge(conn, c, user.id, methods)
     return await finish_sign_in(conn, c, request, user_id=user.id, aal=1, method="password")
+
+
+async def _tell_locked_out(conn: Connection, c: Container, request: Request, user: User) -> None:
+    """Repeated wrong passwords paused sign-in to the account: the owner hears of it, and it
+    stays on record (committed with the refusal)."""
+    await _mail(
+        conn,
+        c,
+        user.email,
+        "Sign-in to your finhub account is paused",
+        "Someone entered a wrong password for your account several times, so signing in is "
+        "paused for a while. If it wasn't you, your password is still safe; consider changing "
+        f"it, and turning on a second factor, at {c.settings.public_url}.\n",
+        "auth.locked_out",
+    )
+    await record(
+        conn,
+        AuditContext.from_request(request),
+        "auth.locked_out",
+        outcome="failure",
+        subject_user_id=user.id,
+        object_type="user",
+        object_id=user.id,
+    )
 
 
 async def _challenge(

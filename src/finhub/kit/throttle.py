@@ -71,11 +71,13 @@ class Throttle:
         if locked_until is not None:
             raise TooManyAttempts(max(1, math.ceil((locked_until - now).total_seconds())))
 
-    async def fail(self, rule: ThrottleRule, keys: list[str], now: datetime) -> None:
-        """Count one failure against every key; locking happens at `max_failures`."""
+    async def fail(self, rule: ThrottleRule, keys: list[str], now: datetime) -> bool:
+        """Count one failure against every key; locking happens at `max_failures`. True when
+        this failure started a lockout (callers check first, so none was running)."""
+        locked = False
         async with self.db.connection() as conn:
             for key in keys:
-                await conn.execute(
+                cursor = await conn.execute(
                     FAIL_SQL,
                     {
                         "scope": rule.scope,
@@ -88,6 +90,9 @@ class Throttle:
                         "cap": rule.max_lockout,
                     },
                 )
+                row = await cursor.fetchone()
+                locked = locked or bool(row and row["locked_until"] and row["locked_until"] > now)
+        return locked
 
     async def succeed(self, rule: ThrottleRule, key: str) -> None:
         """A success clears the account's counter (not the IP's: one good password must not

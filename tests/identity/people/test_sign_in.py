@@ -147,6 +147,10 @@ async def test_lockout_applies_from_every_address(app: Any, db: Database) -> Non
         response = await sign_in(owner, email)
     assert response.status_code == 429
     assert int(response.headers["Retry-After"]) > 0
+    # The owner hears of it, and it is on record.
+    assert len(await mails_to(db, email, "auth.locked_out")) == 1
+    user_id = await user_id_of(db, email)
+    assert len(await audit_events(db, user_id, "auth.locked_out")) == 1
 
 
 async def test_an_address_guessing_across_accounts_is_locked_out(app: Any, db: Database) -> None:

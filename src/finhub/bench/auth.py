@@ -21,7 +21,6 @@ parts, so the client and the server don't share an event loop.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -29,17 +28,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from starlette.requests import Request
 
 from finhub.audit.service import AuditContext
-from finhub.bench.context import say
+from finhub.bench.context import run_async, say
 from finhub.bench.cpu import CpuMeter, postgres_pid, process_cpu, tree_cpu
 from finhub.bench.http_load import Job, JobResult, drive
 from finhub.bench.load import Latencies, LoadResult, Operation, closed_loop
@@ -70,8 +69,6 @@ POINT_SELECT_SCRIPT = """\
 \\set aid random(1, 100000)
 SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
 """
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,37 +104,24 @@ def run_auth_benchmark(
     if seconds <= 0 or concurrency < 1:
         raise ValueError("seconds must be positive and concurrency at least 1")
     bench = AuthBench(url, settings, seconds, concurrency)
-    header = _run_async(lambda: _prepare(bench))
+    header = run_async(lambda: _prepare(bench))
     say(header)
-    credentials = _run_async(lambda: _ensure_credentials(bench))
+    credentials = run_async(lambda: _ensure_credentials(bench))
     _pgbench_part(bench)
     verify_ms = _argon2_part(bench)
-    _run_async(lambda: _in_process_part(bench, credentials))
+    run_async(lambda: _in_process_part(bench, credentials))
     _http_part(bench, credentials, verify_ms)
     print(header + "\n\n" + bench.report.render(), flush=True)
     return bench.report
-
-
-def _run_async(factory: Callable[[], Awaitable[T]]) -> T:
-    """On uvloop when available, as uvicorn runs, so in-process figures compare fairly."""
-
-    async def main() -> T:
-        return await factory()
-
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        return asyncio.run(main())
-    return uvloop.run(main())
 
 
 async def _prepare(bench: AuthBench) -> str:
     async with await psycopg.AsyncConnection.connect(bench.url, row_factory=dict_row) as conn:
         pid = await postgres_pid(conn)
         bench.postgres = tree_cpu(pid) if pid is not None else None
-        header = await machine_header(conn, seconds=bench.seconds, concurrency=bench.concurrency)
-    # The shared header names the ledger benchmark in its first line.
-    return header.replace("ledger benchmark", "auth benchmark", 1)
+        return await machine_header(
+            conn, title="auth", seconds=bench.seconds, concurrency=bench.concurrency
+        )
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -458,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "load":
         job = SignInJob(**json.load(sys.stdin))
-        json.dump(asdict(_run_async(lambda: run_sign_in_job(job))), sys.stdout)
+        json.dump(asdict(run_async(lambda: run_sign_in_job(job))), sys.stdout)
         return
     from finhub.cli import cli_settings, database
 

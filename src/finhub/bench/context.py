@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psycopg
 
@@ -73,3 +76,19 @@ class Bench:
 def say(message: str) -> None:
     """Progress, on stderr, so stdout carries only the header and the table."""
     print(message, file=sys.stderr, flush=True)
+
+
+T = TypeVar("T")
+
+
+def run_async(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run on uvloop when available, as uvicorn does, so in-process figures compare fairly."""
+
+    async def main() -> T:
+        return await factory()
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.run(main())
+    return uvloop.run(main())

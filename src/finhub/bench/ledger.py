@@ -11,15 +11,11 @@ transfers and the batch API (`http_api.py`) and reads (`reads.py`).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 import psycopg
 from psycopg.rows import dict_row
 
 from finhub.bench.accounts import transfer_accounts
-from finhub.bench.context import PARTS, Bench, Options, say
+from finhub.bench.context import PARTS, Bench, Options, run_async, say
 from finhub.bench.cpu import postgres_pid, tree_cpu
 from finhub.bench.http_api import batch_part, transfers_part
 from finhub.bench.pgbench import pgbench_part
@@ -33,21 +29,6 @@ from finhub.kit.db import Database
 from finhub.ledger.service import LedgerService
 
 TRANSFER_ACCOUNTS = 10_000
-
-T = TypeVar("T")
-
-
-def run_async(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run on uvloop when available, as uvicorn does, so in-process figures compare fairly."""
-
-    async def main() -> T:
-        return await factory()
-
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        return asyncio.run(main())
-    return uvloop.run(main())
 
 
 def run_ledger_benchmark(

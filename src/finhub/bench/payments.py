@@ -17,22 +17,20 @@ table (Markdown) go to stdout. The P2P load is driven from a separate process
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import json
 import random
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
 
 from finhub.bench.accounts import ASSET, TRANSFER_LEDGER, transfer_accounts
-from finhub.bench.context import say
+from finhub.bench.context import run_async, say
 from finhub.bench.cpu import CpuMeter, Reading, postgres_pid, tree_cpu
 from finhub.bench.http_load import Job, JobResult, drive
 from finhub.bench.load import Latencies
@@ -60,8 +58,6 @@ TIER = "premium"
 FUNDING = 10_000_000
 TOP_UP_BELOW = 1_000_000
 AIM = 0.6
-
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -102,37 +98,26 @@ def run_payments_benchmark(
     if not workers or min(workers) < 1:
         raise ValueError("workers needs one or more worker counts of at least 1")
     bench = PaymentsBench(url, settings, seconds, concurrency, workers)
-    header = _run_async(lambda: _prepare(bench))
+    header = run_async(lambda: _prepare(bench))
     say(header)
-    fixtures = _run_async(lambda: _ensure_fixtures(bench))
+    fixtures = run_async(lambda: _ensure_fixtures(bench))
     _http_part(bench, fixtures)
     print(header + "\n\n" + bench.report.render(), flush=True)
     return bench.report
-
-
-def _run_async(factory: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await factory()
-
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        return asyncio.run(main())
-    return uvloop.run(main())
 
 
 async def _prepare(bench: PaymentsBench) -> str:
     async with await psycopg.AsyncConnection.connect(bench.url, row_factory=dict_row) as conn:
         pid = await postgres_pid(conn)
         bench.postgres = tree_cpu(pid) if pid is not None else None
-        header = await machine_header(
+        return await machine_header(
             conn,
+            title="payments",
             seconds=bench.seconds,
             concurrency=bench.concurrency,
             people=PEOPLE,
             workers=",".join(map(str, bench.workers)),
         )
-    return header.replace("ledger benchmark", "payments benchmark", 1)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -347,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "load":
         job = P2PJob(**json.load(sys.stdin))
-        json.dump(asdict(_run_async(lambda: run_p2p_job(job))), sys.stdout)
+        json.dump(asdict(run_async(lambda: run_p2p_job(job))), sys.stdout)
         return
     from finhub.cli import cli_settings, database
 

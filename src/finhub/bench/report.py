@@ -92,8 +92,9 @@ def _ms(value: float) -> str:
     return "" if math.isnan(value) else f"{value:.2f}"
 
 
-async def machine_header(conn: Connection, **run: object) -> str:
-    """Where and how the run happened: hardware, PostgreSQL and its durability settings."""
+async def machine_header(conn: Connection, *, title: str = "ledger", **run: object) -> str:
+    """Where and how the `title` benchmark ran: hardware, PostgreSQL and its durability
+    settings."""
     settings = {}
     for name in (
         "server_version",
@@ -111,7 +112,8 @@ async def machine_header(conn: Connection, **run: object) -> str:
     background = busy_share(before, psutil.cpu_times())
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     lines = [
-        f"finhub {__version__}{_commit()} ledger benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"finhub {__version__}{_commit()} {title} benchmark, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"Machine: {_cpu_model()}, {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}",

@@ -10,6 +10,7 @@ server too (CI uses it to cover PostgreSQL 15 next to the embedded server).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -20,7 +21,19 @@ STEPS = [
 ]
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium; install it where it is missing."""
+    if os.environ.get("FINHUB_CHROMIUM") or shutil.which("chromium"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print("$ apt-get install chromium", flush=True)
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], env=env, check=False)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "chromium"], env=env, check=True)
+
+
 def main() -> int:
+    ensure_chromium()
     for step in STEPS:
         print("$", " ".join(step), flush=True)
         if subprocess.run(step, check=False).returncode != 0:

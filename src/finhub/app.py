@@ -52,6 +52,7 @@ from finhub.payments.scheduled.endpoints import router as scheduled_router
 from finhub.payments.topups.endpoints import router as topups_router
 from finhub.payments.transfers.endpoints import router as transfers_router
 from finhub.wallets.endpoints import router as wallets_router
+from finhub.web import install as install_web
 from finhub.webhooks.endpoints import router as webhooks_router
 
 log = get_logger(__name__)
@@ -144,6 +145,7 @@ def create_app(
         ledger_router,
     ):
         app.include_router(router)
+    install_web(app, settings)
     return app
 
 

@@ -2,6 +2,7 @@
 
     uv run tools/i18n.py          # add new messages (untranslated), drop unused ones
     uv run tools/i18n.py --check  # list untranslated messages; exit 1 if there are any
+    uv run tools/i18n.py --domain send   # only the catalogues of one page group
 
 Each page group has its own catalogue per language (`locale/<lang>/LC_MESSAGES/<group>.po`), so
 page groups can be translated independently. Existing translations are kept.
@@ -21,7 +22,10 @@ from finhub.web.messages import extract
 
 def update() -> int:
     missing = 0
+    only = sys.argv[sys.argv.index("--domain") + 1] if "--domain" in sys.argv else None
     for domain, messages in sorted(extract().items()):
+        if only is not None and domain != only:
+            continue
         for language, babel_name in BABEL_NAMES.items():
             if language == DEFAULT_LOCALE:
                 continue

@@ -25,6 +25,7 @@ from finhub.audit.endpoints import router as audit_router
 from finhub.config import Settings
 from finhub.errors import FinhubError
 from finhub.fx.endpoints import router as fx_router
+from finhub.helpdesk.endpoints import router as helpdesk_router
 from finhub.identity.api_keys.endpoints import router as api_keys_router
 from finhub.identity.endpoints import router as auth_router
 from finhub.identity.factors.endpoints import router as factors_router
@@ -131,6 +132,7 @@ def create_app(
         api_keys_router,
         organizations_router,
         notifications_router,
+        helpdesk_router,
         audit_router,
         staff_router,
         wallets_router,

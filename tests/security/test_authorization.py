@@ -1,7 +1,8 @@
 """Authorisation across every route of the OpenAPI schema (BOLA/IDOR and anonymous access).
 
 Owner A builds a world of objects (an organisation with members, roles, teams and invitations,
-API keys, a passkey, sessions, notifications, mail, audit events, staff and ledger objects).
+API keys, a passkey, sessions, notifications, mail, audit events, a support ticket, staff and
+ledger objects).
 Then, for every operation in the schema:
 
 * anonymously, every operation that declares an access requirement answers 401, and an
@@ -163,6 +164,15 @@ async def build_world(
         )
         world.ids["passkey_id"] = passkey["id"]
         world.secrets.append(f"Key {marker}")
+        ticket = await ok(
+            await owner.post(
+                "/v1/support/tickets",
+                json={"subject": f"Help {marker}", "category": "account",
+                      "message": f"My question {marker}"},
+            )
+        )  # fmt: skip
+        world.ids["ticket_id"] = ticket["id"]
+        world.secrets += [f"Help {marker}", f"My question {marker}"]
     async with db.connection() as conn:
         world.ids["session_id"] = await scalar(
             conn, "SELECT id FROM sessions WHERE user_id = %s LIMIT 1", world.user_id

@@ -149,3 +149,56 @@ async def posted_entries(
         (wallet_id, ledger_id, account_id, after_seq, upto_seq),
     )
     return await cursor.fetchall()
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+
+async def activity_totals(
+    conn: Connection,
+    wallet_id: str,
+    *,
+    start: datetime,
+    end: datetime,
+    statuses: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The wallet's lines created in [start, end) with one of `statuses`, summed per direction,
+    kind and currency (a range of the feed index, so a month costs that month's lines)."""
+    cursor = await conn.execute(
+        """
+        SELECT direction, kind, currency, sum(amount) AS amount, sum(fee) AS fee
+          FROM wallet_activity
+         WHERE wallet_id = %s AND created_at >= %s AND created_at < %s AND status = ANY(%s)
+         GROUP BY direction, kind, currency
+        """,
+        (wallet_id, start, end, list(statuses)),
+    )
+    return await cursor.fetchall()
+
+
+async def balances_at(
+    conn: Connection, wallet_id: str, moments: list[datetime]
+) -> list[dict[str, Any]]:
+    """Each currency balance of the wallet as it was just before each of `moments`: the
+    posted balance after the account's last ledger entry before it (DESIGN.md §3), one
+    backward probe of the ledger's (account, posted_at) index per balance and moment."""
+    cursor = await conn.execute(
+        """
+        SELECT b.currency, m.n AS moment,
+               coalesce(e.credits_posted_after - e.debits_posted_after, 0) AS balance
+          FROM wallet_balances b
+          JOIN ledger_accounts a ON a.id = b.ledger_account_id
+         CROSS JOIN unnest(%s::timestamptz[]) WITH ORDINALITY AS m(at, n)
+          LEFT JOIN LATERAL (
+                SELECT x.credits_posted_after, x.debits_posted_after
+                  FROM ledger_entries x
+                 WHERE x.ledger_id = a.ledger_id AND x.account_id = a.id AND x.posted_at < m.at
+                 ORDER BY x.posted_at DESC, x.account_seq DESC
+                 LIMIT 1
+               ) e ON true
+         WHERE b.wallet_id = %s
+         ORDER BY b.currency, m.n
+        """,
+        (moments, wallet_id),
+    )
+    return await cursor.fetchall()

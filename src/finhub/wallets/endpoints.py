@@ -1,5 +1,5 @@
 """REST endpoints of a person's wallet under `/v1/wallets/me`: the overview, balances, settings,
-closing, the activity feed and its CSV and PDF exports.
+closing, the summary a dashboard shows, the activity feed and its CSV and PDF exports.
 
 `GET /v1/wallets/me` opens the wallet on first use (it is idempotent: one wallet per person,
 whoever asks first), so a client never needs a separate "open" call; a person who has not
@@ -24,7 +24,7 @@ from finhub.identity import service as identity
 from finhub.identity.principal import Access, Principal
 from finhub.kit.db.engine import Connection
 from finhub.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, page_payload
-from finhub.wallets import activity, schemas, statements
+from finhub.wallets import activity, schemas, statements, summary
 from finhub.wallets import service as wallets
 from finhub.wallets.activity_repository import ActivityFilter
 from finhub.wallets.errors import WalletNotAvailable
@@ -169,6 +169,35 @@ async def close_my_wallet(
         closed = await wallets.get_wallet(conn, wallet.id)
         await _audit(conn, request, principal, "wallet.closed", closed, {"status": "closed"})
         return await idem.respond(conn, 200, await activity.wallet_payload(conn, closed))
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/me/summary",
+    response_model=schemas.SummaryOut,
+    responses=ERRORS,
+    summary="Get my wallet's summary",
+    description="What a dashboard shows beyond the balances, computed in the database: money "
+    "in and out this month (UTC), this month's money out by category (`people`, "
+    "`withdrawals`, `exchanges`, `refunds`, `fees`, `other`; they add up to the money out), "
+    "and the balances at the end of each of the last `days` days with their total in the home "
+    "currency. Sums are given per currency and converted to the home currency at the latest "
+    "rates (for display only); without a rate for a currency involved the converted figure is "
+    "null and `missing_rates` lists the currency. Only the caller's own wallet is read.",
+)
+async def get_summary(
+    principal: Reader,
+    c: ContainerDep,
+    days: Annotated[
+        int, Query(ge=7, le=90, description="How many days of balance history, today last.")
+    ] = summary.DEFAULT_DAYS,
+) -> Response:
+    async with c.db.connection() as conn:
+        wallet = await _my_wallet(conn, c, principal)
+        payload = await summary.wallet_summary(conn, wallet, now=c.clock.now(), days=days)
+    return json_response(200, payload)
 
 
 # --- the activity feed ------------------------------------------------------------------------

@@ -3,7 +3,7 @@ payloads are built as dicts by `finhub.wallets.activity`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -85,3 +85,65 @@ class ActivityOut(BaseModel):
 
 class ActivityDetailOut(ActivityOut):
     payment: dict[str, Any] = Field(description="The payment behind the line.")
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+SpendingCategory = Literal["people", "withdrawals", "exchanges", "refunds", "fees", "other"]
+
+
+class CurrencyAmount(BaseModel):
+    currency: str
+    amount: int = Field(description="Minor units of `currency`.")
+
+
+class ConvertedAmount(BaseModel):
+    currency: str = Field(description="The wallet's home currency.")
+    amount: int | None = Field(
+        description="The sum of `by_currency` at the latest rates, in minor units of the home "
+        "currency; null when a rate is missing (see `missing_rates` of the summary)."
+    )
+    by_currency: list[CurrencyAmount] = Field(description="Per currency, largest first.")
+
+
+class MonthOut(BaseModel):
+    start: datetime = Field(description="The first moment of the current month (UTC).")
+    end: datetime = Field(description="Now: the month so far.")
+    money_in: ConvertedAmount = Field(
+        description="What arrived: completed (or later refunded) incoming lines, net of fees."
+    )
+    money_out: ConvertedAmount = Field(
+        description="What left: completed (or later refunded) outgoing lines, fees included."
+    )
+
+
+class SpendingOut(ConvertedAmount):
+    category: SpendingCategory = Field(
+        description="What kind of movement: `people` (payments and paid requests), "
+        "`withdrawals`, `exchanges` (the sold side of a conversion), `refunds` (card top-ups "
+        "paid back), `fees` (fees on outgoing lines) or `other`."
+    )
+
+
+class BalancePointOut(BaseModel):
+    day: date = Field(description="A day (UTC); the balances are those at its end.")
+    total: int | None = Field(
+        description="Every balance at the latest rates in the home currency; null when a "
+        "rate is missing."
+    )
+    balances: dict[str, int] = Field(description="Currency → posted balance in minor units.")
+
+
+class SummaryOut(BaseModel):
+    object: Literal["wallet_summary"] = "wallet_summary"
+    home_currency: str
+    as_of: datetime
+    missing_rates: list[str] = Field(description="Currencies with no rate to the home one.")
+    month: MonthOut
+    spending: list[SpendingOut] = Field(
+        description="This month's money out by category, largest first (in the home currency "
+        "where rates allow); the categories add up to `month.money_out`."
+    )
+    balance_history: list[BalancePointOut] = Field(
+        description="One point per day, oldest first, today last."
+    )

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from playwright.async_api import Page, expect
 
 from finhub.kit.clock import OffsetClock
@@ -17,9 +15,15 @@ from tests.web.conftest import (
     VIEWPORTS,
     PageFactory,
     PersonFactory,
-    WebPerson,
     assert_accessible,
     shoot,
+)
+from tests.web.exchange_scheduled_inbox_support import (  # noqa: F401 (fixtures)
+    ApiFactory,
+    api_clients,
+    fresh_request_state,
+    live_server_with_request_state,
+    open_page_allowing_422,
 )
 
 RATE = "1.0800"
@@ -30,24 +34,6 @@ async def set_usd_rate(app_client: AsyncClient) -> None:
     """Rates are shared by the whole run: set the one these tests price with right before."""
     response = await app_client.put("/v1/staff/fx/rates/EUR/USD", json={"rate": RATE})
     assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-async def api_as(app: Any) -> AsyncIterator[Any]:
-    clients: list[AsyncClient] = []
-
-    def make(person: WebPerson) -> AsyncClient:
-        client = AsyncClient(
-            transport=ASGITransport(app=app),
-            base_url="http://finhub.test",
-            headers={"Authorization": f"Bearer {person.token}"},
-        )
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 async def balances_of(api: AsyncClient) -> dict[str, int]:
@@ -79,7 +65,7 @@ async def test_the_exchange_page_shows_a_live_quote(
 
 
 async def test_accepting_a_quote_in_the_browser_converts(
-    set_usd_rate: None, make_person: PersonFactory, open_page: PageFactory, api_as: Any
+    set_usd_rate: None, make_person: PersonFactory, open_page: PageFactory, api_as: ApiFactory
 ) -> None:
     person = await make_person(display_name="Ada Exchange", balances={"EUR": 500_00})
     api = api_as(person)
@@ -107,7 +93,7 @@ async def test_the_result_page_shows_the_conversion_and_new_balances(
     set_usd_rate: None,
     make_person: PersonFactory,
     open_page: PageFactory,
-    api_as: Any,
+    api_as: ApiFactory,
 ) -> None:
     person = await make_person(display_name="Lin Result", balances={"EUR": 300_00})
     api = api_as(person)
@@ -128,7 +114,7 @@ async def test_an_expired_quote_is_refused_with_a_clear_message(
     set_usd_rate: None,
     make_person: PersonFactory,
     open_page: PageFactory,
-    api_as: Any,
+    api_as: ApiFactory,
     clock: OffsetClock,
 ) -> None:
     person = await make_person(display_name="Late Larry", balances={"EUR": 200_00})

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import pytest
 from httpx import ASGITransport, AsyncClient
+from playwright.async_api import Browser, BrowserContext, Page
 
+from finhub.config import Settings
+from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
-from tests.web.conftest import WebPerson
+from finhub.notifications.mail import Mailer
+from finhub.webhooks.payment_notifications import notify_pending
+from tests.web.conftest import (
+    DESKTOP,
+    PageFactory,
+    WebPerson,
+    assert_accessible,
+    open_context,
+    shoot,
+)
 
 T = TypeVar("T")
 
@@ -65,3 +79,52 @@ async def make_step_up_stale(db: Database, person: WebPerson) -> None:
 async def set_pin(app: Any, person: WebPerson, pin: str = "482915") -> str:
     await api(app, person, "PUT", "/v1/me/pin", json={"pin": pin})
     return pin
+
+
+async def check_and_shoot(page: Page, name: str) -> None:
+    """`assert_accessible` and `shoot`, then the page as it was: the screenshot leaves empty
+    `style` attributes on inputs (hiding the caret), which HTMX's next swap copies onto the
+    new inputs with the same id, and the CSP refuses that."""
+    await assert_accessible(page)
+    await shoot(page, name)
+    await page.evaluate(
+        "document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))"
+    )
+
+
+async def inbox_after_payments(
+    app: Any, person: WebPerson, db: Database, settings: Settings, clock: OffsetClock
+) -> list[dict[str, Any]]:
+    """The person's notifications once the payment notifier (a worker job) has run."""
+    mailer = Mailer(db, settings, clock=clock)
+
+    async def notes() -> list[dict[str, Any]] | None:
+        await notify_pending(db, mailer, clock)
+        page = await api(app, person, "GET", "/v1/me/notifications")
+        return list(page["data"]) or None
+
+    return await poll(notes)
+
+
+# Forms re-rendered with their errors answer 4xx (HTMX swaps them in), which Chromium logs as
+# a failed resource; anything else in the console is still an error.
+EXPECTED_STATUS = re.compile(r"^Failed to load resource: the server responded with a status of 4")
+
+
+@pytest.fixture
+async def open_form_page(browser: Browser, live_server: str) -> AsyncIterator[PageFactory]:
+    """`open_page` for tests that submit forms with errors on purpose."""
+    opened: list[tuple[BrowserContext, list[str]]] = []
+
+    async def make(person: WebPerson | None = None, viewport: dict[str, int] = DESKTOP) -> Page:
+        context, errors = await open_context(
+            browser, live_server, viewport, person.token if person else None
+        )
+        opened.append((context, errors))
+        return await context.new_page()
+
+    yield make
+    problems = [e for _, errors in opened for e in errors if not EXPECTED_STATUS.match(e)]
+    for context, _ in opened:
+        await context.close()
+    assert not problems, f"the browser console reported errors: {problems}"

@@ -183,3 +183,27 @@ async def test_the_quote_fragment_answers_htmx_and_needs_a_session(
     )
     assert same.status_code == 422
     assert "Choose two different currencies." in same.text
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "accept"),
+    [("zh-Hans", "换汇", "接受并兑换"), ("th", "แลกเงิน", "ยอมรับและแลกเงิน")],
+)
+async def test_the_exchange_page_speaks_chinese_and_thai(
+    language: str,
+    heading: str,
+    accept: str,
+    set_usd_rate: None,
+    make_person: PersonFactory,
+    open_page: PageFactory,
+) -> None:
+    person = await make_person(display_name="Mei", balances={"EUR": 90_00}, locale=language)
+    page = await open_page(person, PHONE)
+    await page.goto("/exchange")
+    await expect(page.locator("html")).to_have_attribute("lang", language)
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    await page.locator("#f-amount").fill("20")
+    await page.locator("#f-buy_currency").select_option("USD")
+    await expect(page.get_by_role("button", name=accept)).to_be_visible()
+    await assert_accessible(page)
+    await shoot(page, f"exchange-index-{language}-phone")

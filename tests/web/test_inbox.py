@@ -18,6 +18,7 @@ from finhub.notifications.mail import Mailer
 from finhub.webhooks.payment_notifications import notify_pending
 from tests.web.conftest import (
     DESKTOP,
+    PHONE,
     VIEWPORTS,
     PageFactory,
     PersonFactory,
@@ -166,3 +167,19 @@ async def test_marking_read_without_htmx_goes_back_to_the_inbox_and_only_for_the
     marked = await anonymous_client.post(f"/inbox/{notification}/read", data={"csrf_token": token})
     assert (marked.status_code, marked.headers["location"]) == (303, "/inbox")
     assert await unread_count(api_as(owner)) == 0
+
+
+@pytest.mark.parametrize(("language", "heading"), [("zh-Hans", "消息"), ("th", "กล่องข้อความ")])
+async def test_the_inbox_speaks_chinese_and_thai_and_tags_english_notices(
+    language: str, heading: str, make_person: PersonFactory, open_page: PageFactory, db: Database
+) -> None:
+    person = await make_person(display_name="Lan", locale=language)
+    await notify(db, person, "A new sign-in to your account", "Chromium on Linux.")
+    page = await open_page(person, PHONE)
+    await page.goto("/inbox")
+    await expect(page.locator("html")).to_have_attribute("lang", language)
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    title = page.get_by_role("heading", name="A new sign-in to your account")
+    await expect(title).to_have_attribute("lang", "en")
+    await assert_accessible(page)
+    await shoot(page, f"inbox-index-{language}-phone")

@@ -241,3 +241,32 @@ def test_monthly_rules_keep_to_the_end_of_short_months() -> None:
         == "FREQ=MONTHLY;BYMONTHDAY=28,29,30;BYSETPOS=-1"
     )
     assert repeat_rule("weekly", date(2027, 1, 30), 2) == "FREQ=WEEKLY;COUNT=2"
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "monthly"),
+    [("zh-Hans", "预约付款", "每月 {day} 日"), ("th", "การชำระเงินตามกำหนด", "ทุกเดือน วันที่ {day}")],
+)
+async def test_the_scheduled_pages_speak_chinese_and_thai(
+    language: str,
+    heading: str,
+    monthly: str,
+    make_person: PersonFactory,
+    open_page: PageFactory,
+    api_as: ApiFactory,
+    clock: OffsetClock,
+) -> None:
+    person = await make_person(display_name="Som", balances={"EUR": 90_00}, locale=language)
+    friend = await make_person(display_name="Nok")
+    start = later(clock, 2)
+    await schedule(api_as(person), friend, start, rule="FREQ=MONTHLY;COUNT=3")
+    page = await open_page(person, PHONE)
+    await page.goto("/scheduled")
+    await expect(page.locator("html")).to_have_attribute("lang", language)
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    await expect(page.locator("main")).to_contain_text(monthly.format(day=start.day))
+    await assert_accessible(page)
+    await shoot(page, f"scheduled-index-{language}-phone")
+    await page.goto("/scheduled/new")
+    await assert_accessible(page)
+    await shoot(page, f"scheduled-new-{language}-phone")

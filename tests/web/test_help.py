@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 
 from finhub.config import Settings
 from finhub.kit.clock import OffsetClock
@@ -149,6 +149,14 @@ def hidden(html: str, name: str) -> str:
     return match.group(1)
 
 
+async def assert_fits(page: Page) -> None:
+    """Nothing is wider than the screen (no sideways scrolling at 360 px)."""
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page is {overflow}px wider than the screen"
+
+
 # --- the pages at phone and desktop size --------------------------------------------------------
 
 
@@ -166,6 +174,7 @@ async def test_a_visitor_reads_the_answers_and_is_asked_to_sign_in(
     await expect(page.get_by_text("To another finhub account: instantly")).to_be_visible()
     await expect(page.get_by_role("button", name="Sign in to contact us")).to_be_visible()
     assert await page.locator("form[action='/help']").count() == 0
+    await assert_fits(page)
     await assert_accessible(page)
     await shoot(page, f"help-visitor-{size}")
 
@@ -183,6 +192,7 @@ async def test_the_help_page_has_a_contact_form_when_signed_in(
     await expect(form.get_by_label("Topic")).to_have_value("")
     await expect(form.get_by_label("Your message")).to_be_visible()
     await expect(page.get_by_role("link", name="See my support tickets")).to_be_visible()
+    await assert_fits(page)
     await assert_accessible(page)
     await shoot(page, f"help-index-{size}")
 
@@ -211,6 +221,7 @@ async def test_my_tickets_are_listed_with_their_status(
     await expect(tickets.nth(1)).to_contain_text("Where is my bank top-up?")
     await expect(tickets.nth(1)).to_contain_text("Answered")
     await expect(tickets.nth(1)).to_contain_text("Payments and transfers")
+    await assert_fits(page)
     await assert_accessible(page)
     await shoot(page, f"help-tickets-{size}")
 
@@ -243,6 +254,7 @@ async def test_a_ticket_shows_its_thread_and_a_reply_form(
     await expect(messages.nth(1)).to_contain_text("finhub support")
     await expect(messages.nth(1).locator("p")).to_have_count(2)
     await expect(page.get_by_label("Your reply")).to_be_visible()
+    await assert_fits(page)
     await assert_accessible(page)
     await shoot(page, f"help-thread-{size}")
 

@@ -77,6 +77,14 @@ async def controlled(page: Page) -> None:
     await page.wait_for_function("navigator.serviceWorker.controller !== null")
 
 
+async def assert_fits(page: Page) -> None:
+    """Nothing is wider than the screen (no sideways scrolling at 360 px)."""
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the page is {overflow}px wider than the screen"
+
+
 # --- the manifest and the worker's script -------------------------------------------------------
 
 
@@ -145,6 +153,7 @@ async def test_the_offline_page(open_page: PageFactory, size: str) -> None:
     await expect(page.get_by_role("button", name="Try again")).to_have_attribute(
         "href", "/dashboard"
     )
+    await assert_fits(page)
     await assert_accessible(page)
     await shoot(page, f"pwa-offline-{size}")
 

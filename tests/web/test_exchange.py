@@ -207,3 +207,17 @@ async def test_the_exchange_page_speaks_chinese_and_thai(
     await expect(page.get_by_role("button", name=accept)).to_be_visible()
     await assert_accessible(page)
     await shoot(page, f"exchange-index-{language}-phone")
+
+
+async def test_accepting_more_than_the_balance_is_refused_next_to_the_amount(
+    set_usd_rate: None, make_person: PersonFactory, open_page: PageFactory, api_as: ApiFactory
+) -> None:
+    person = await make_person(display_name="Shy Short", balances={"EUR": 10_00})
+    page = await open_page(person, PHONE)
+    await ask_for_quote(page, "50")
+    await page.get_by_role("button", name="Accept and convert").click()
+    await expect(page.locator("#e-amount")).to_have_text(
+        "You don't have enough money for this, fees included."
+    )
+    await expect(page.locator("#f-amount")).to_have_value("50.00")
+    assert await balances_of(api_as(person)) == {"EUR": 10_00}

@@ -36,6 +36,7 @@ QUOTE_FIELDS = {
     "unsupported_currency": "buy_currency",
     "currency_not_supported": "buy_currency",
 }
+POPULAR = ("USD", "EUR", "GBP")
 # The API's request fields, as the form names them.
 API_FIELDS = {"sell_amount": "amount", "sell_currency": "currency", "buy_currency": "buy_currency"}
 
@@ -84,9 +85,9 @@ async def load_choices(api: Api, home_currency: str) -> Choices:
     funded = [b["currency"] for b in balances if b.get("available", 0) > 0]
     default_sell = home_currency if home_currency in funded else (funded or sell)[0]
     buy = sorted(rated | set(held))
-    others = [code for code in buy if code != default_sell]
-    preferred = [code for code in held if code != default_sell]
-    default_buy = (preferred or others or [""])[0]
+    # Another currency the person holds, else a widely used one, else the first with a rate.
+    candidates = [*held, *POPULAR, *buy]
+    default_buy = next((code for code in candidates if code in buy and code != default_sell), "")
     return Choices(balances, sell, buy, default_sell, default_buy)
 
 

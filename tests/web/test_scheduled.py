@@ -270,3 +270,32 @@ async def test_the_scheduled_pages_speak_chinese_and_thai(
     await page.goto("/scheduled/new")
     await assert_accessible(page)
     await shoot(page, f"scheduled-new-{language}-phone")
+
+
+async def test_a_large_payment_asks_to_confirm_it_is_you_first(
+    make_person: PersonFactory,
+    open_page: PageFactory,
+    api_as: ApiFactory,
+    clock: OffsetClock,
+    db: Database,
+) -> None:
+    person = await make_person(display_name="Big Spender", balances={"EUR": 2_000_00})
+    friend = await make_person(display_name="Lucky Friend")
+    api = api_as(person)
+    assert (await api.put("/v1/me/pin", json={"pin": "482915"})).status_code < 300
+    async with db.transaction() as conn:  # the session proved a factor long ago
+        await conn.execute(
+            "UPDATE sessions SET stepped_up_at = now() - interval '1 day' WHERE user_id = %s",
+            (person.user_id,),
+        )
+    page = await open_page(person, PHONE)
+    await fill_schedule(page, friend.email, "600", later(clock, 3).date())
+    await page.get_by_role("button", name="Schedule payment").click()
+    await expect(page.get_by_role("group", name="Confirm it's you")).to_be_visible()
+    assert await schedules_of(api) == []
+    await page.get_by_label("Method").select_option("pin")
+    await page.locator("#f-step_up_code").fill("482915")
+    await page.get_by_role("button", name="Schedule payment").click()
+    await expect(page.locator(".flash")).to_have_text("Payment scheduled.")
+    [created] = await schedules_of(api)
+    assert (created["amount"], created["to"]["wallet_id"]) == (600_00, friend.wallet_id)

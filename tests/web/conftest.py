@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +26,13 @@ from typing import Any
 import pytest
 import uvicorn
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    async_playwright,
+)
 
 from finhub.config import Settings
 from finhub.kit.clock import OffsetClock
@@ -50,6 +57,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SERIOUS = ("serious", "critical")
+HTTP_STATUS_LOG = re.compile(
+    r"^Failed to load resource: the server responded with a status of 4\d\d"
+)
 
 
 def chromium_path() -> str:
@@ -144,8 +154,14 @@ async def open_context(
         )
     errors = ConsoleErrors()
 
+    def on_console(message: ConsoleMessage) -> None:
+        # Chromium logs every 4xx answer as an error; a form re-rendered with its errors is a
+        # 422 by design. Script errors and CSP violations are what count here.
+        if message.type == "error" and not HTTP_STATUS_LOG.match(message.text):
+            errors.append(message.text)
+
     def on_page(page: Page) -> None:
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("console", on_console)
         page.on("pageerror", lambda e: errors.append(str(e)))
 
     context.on("page", on_page)

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ulid import ULID
-
 from finhub.errors import TooManyAttempts
 from finhub.helpdesk import repository
 from finhub.helpdesk.errors import TicketClosed, TicketNotFound
 from finhub.helpdesk.models import Message, Requester, Ticket
 from finhub.kit.db.engine import Connection
+from finhub.kit.ids import new_id
 from finhub.notifications import inbox
 
 # Enough for anyone with a real problem; a script filling the staff queue stops here.
@@ -41,12 +40,6 @@ class Thread:
     messages: list[Message]
 
 
-def new_ticket_id(prefix: str) -> str:
-    """`tkt_…` for tickets, `tkm_…` for their messages: ULIDs like `finhub.kit.ids`, so they
-    sort by time."""
-    return f"{prefix}_{ULID()}"
-
-
 # --- a person's tickets -------------------------------------------------------------------------
 
 
@@ -55,7 +48,7 @@ async def open_ticket(conn: Connection, now: datetime, user_id: str, new: NewTic
     ticket = await repository.insert_ticket(
         conn,
         {
-            "id": new_ticket_id("tkt"),
+            "id": new_id("tkt"),
             "user_id": user_id,
             "subject": new.subject,
             "category": new.category,
@@ -147,7 +140,7 @@ async def _add_message(
     return await repository.insert_message(
         conn,
         {
-            "id": new_ticket_id("tkm"),
+            "id": new_id("tkm"),
             "ticket_id": ticket_id,
             "author_type": author_type,
             "author_id": author_id,

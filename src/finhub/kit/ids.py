@@ -47,6 +47,9 @@ PREFIXES = frozenset(
         "fee",
         "vib",
         "bcr",
+        # helpdesk
+        "tkt",
+        "tkm",
     }
 )
 

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from finhub import __version__
 from finhub.web import i18n
 from finhub.web.security import csrf_token
+from finhub.web.session import UNREAD, WEB_USER
 
 WEB_DIR = Path(__file__).parent
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -78,8 +79,8 @@ ENV = _environment()
 def page_context(request: Request) -> dict[str, Any]:
     return {
         "request": request,
-        "user": getattr(request.state, "web_user", None),
-        "unread": getattr(request.state, "unread", 0),
+        "user": request.scope.get(WEB_USER),
+        "unread": request.scope.get(UNREAD, 0),
         "csrf_token": csrf_token(request),
         "locale": i18n.current_locale.get(),
         "flash": _read_flash(request),

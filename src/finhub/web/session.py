@@ -14,6 +14,10 @@ from finhub.web import i18n
 from finhub.web.client import Api
 
 LANGUAGE_COOKIE = "fh_lang"
+# Kept in the request's own scope, not `request.state`, which the ASGI server may share with
+# the app's lifespan state (and so with every other request).
+WEB_USER = "finhub.web_user"
+UNREAD = "finhub.unread"
 
 
 class SignInRequired(Exception):
@@ -46,7 +50,7 @@ async def choose_locale(request: Request) -> None:
 
 
 async def current_user(request: Request) -> WebUser:
-    known: WebUser | None = getattr(request.state, "web_user", None)
+    known: WebUser | None = request.scope.get(WEB_USER)
     if known is not None:
         return known
     if SESSION_COOKIE not in request.cookies:
@@ -66,11 +70,11 @@ async def current_user(request: Request) -> WebUser:
         second_factor_methods=list(profile.get("second_factor_methods") or []),
         profile=profile,
     )
-    request.state.web_user = user
+    request.scope[WEB_USER] = user
     i18n.current_locale.set(user.locale)
     unread = await api.call("GET", "/v1/me/notifications/unread-count")
     if unread.ok:
-        request.state.unread = (unread.json() or {}).get("unread", 0)
+        request.scope[UNREAD] = (unread.json() or {}).get("unread", 0)
     return user
 
 

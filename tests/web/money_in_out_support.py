@@ -57,6 +57,12 @@ async def shoot_mid_flow(page: Page, name: str) -> None:
     )
 
 
+async def assert_no_sideways_scroll(page: Page) -> None:
+    """The page fits the screen's width (wide tables scroll inside their own box)."""
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the screen"
+
+
 @pytest.fixture(autouse=True)
 def fresh_request_state(app: Any) -> Iterator[None]:
     """The test app's lifespan wrapper hands every request the same `state` dict, so the web

@@ -17,6 +17,7 @@ from tests.web.money_in_out_support import (  # noqa: F401 (fixtures)
     ApiFactory,
     add_payee,
     api_clients,
+    assert_no_sideways_scroll,
     fresh_request_state,
     not_stepped_up,
     open_page_allowing_422,
@@ -55,6 +56,7 @@ async def test_the_payee_pages_at_each_size(
     await expect(page.get_by_text("DE89 3704 0044 0532 0130 00")).to_be_visible()
     await expect(page.get_by_text("31926819")).to_be_visible()
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"payees-list-{size}")
 
     await page.goto("/payees/new")
@@ -62,11 +64,13 @@ async def test_the_payee_pages_at_each_size(
     await page.get_by_text("No IBAN? Use a UK or US account number").click()
     await expect(page.get_by_label("Account number")).to_be_visible()
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"payees-new-{size}")
 
     await page.goto(f"/payees/{uk['id']}/remove")
     await expect(page.locator("h1")).to_have_text("Remove Lena Vogel?")
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"payees-remove-{size}")
 
 

@@ -19,6 +19,7 @@ from tests.web.conftest import VIEWPORTS, PageFactory, PersonFactory, assert_acc
 from tests.web.money_in_out_support import (  # noqa: F401 (fixtures)
     ApiFactory,
     api_clients,
+    assert_no_sideways_scroll,
     balance_in,
     fresh_request_state,
     open_page_allowing_422,
@@ -78,18 +79,21 @@ async def tables_holding(db: Database, text: str) -> list[str]:
 
 @pytest.mark.parametrize("size", VIEWPORTS)
 async def test_the_top_up_pages_at_each_size(
-    size: str, make_person: PersonFactory, open_page: PageFactory, api_as: ApiFactory
+    size: str, app: Any, make_person: PersonFactory, open_page: PageFactory, api_as: ApiFactory
 ) -> None:
     person = await make_person(display_name="Mia Chen", balances={"EUR": START})
     api = api_as(person)
     declined = await api_topup(api, INSUFFICIENT_FUNDS)
     waiting = await api_topup(api, THREE_D_SECURE)
+    completed = await api_topup(api, SUCCESS)
+    await deliver_webhooks(app, completed["processor_charge_id"])
     page = await open_page(person, VIEWPORTS[size])
 
     await page.goto("/top-up")
     await expect(page.locator("h1")).to_have_text("Top up")
     await expect(page.get_by_role("button", name="Top up by card")).to_be_visible()
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"topup-choose-{size}")
 
     await page.goto("/top-up/card")
@@ -97,18 +101,28 @@ async def test_the_top_up_pages_at_each_size(
     await expect(page.locator("#f-cvc")).to_have_attribute("autocomplete", "cc-csc")
     await page.get_by_text("Sandbox test cards").click()
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"topup-card-{size}")
+
+    await page.goto(f"/top-up/card/{completed['id']}")
+    await expect(page.locator("h1")).to_have_text("Money added")
+    await expect(page.get_by_text("Visa •••• 4242").first).to_be_visible()
+    await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
+    await shoot(page, f"topup-completed-{size}")
 
     await page.goto(f"/top-up/card/{declined['id']}")
     await expect(page.locator("h1")).to_have_text("Card declined")
     await expect(page.get_by_role("alert")).to_have_text("The card doesn't have enough funds.")
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"topup-declined-{size}")
 
     await page.goto(f"/top-up/card/{waiting['id']}/verify")
     await expect(page.locator("h1")).to_have_text("Confirm this payment")
     await expect(page.get_by_text("Visa •••• 3220")).to_be_visible()
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"topup-challenge-{size}")
 
     await page.goto("/top-up/bank")
@@ -116,6 +130,7 @@ async def test_the_top_up_pages_at_each_size(
     await expect(page.get_by_text(instructions["payment_reference"])).to_be_visible()
     await expect(page.get_by_text(instructions["iban_formatted"])).to_be_visible()
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"topup-bank-{size}")
 
 

@@ -15,6 +15,7 @@ from tests.web.money_in_out_support import (  # noqa: F401 (fixtures)
     ApiFactory,
     add_payee,
     api_clients,
+    assert_no_sideways_scroll,
     balance_in,
     fresh_request_state,
     not_stepped_up,
@@ -56,16 +57,19 @@ async def test_the_withdrawal_pages_at_each_size(
     await expect(rows.first).to_contain_text("€20.00")
     await expect(rows.first).to_contain_text("Pending")
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot_mid_flow(page, f"withdraw-form-{size}")
 
     await fill_withdrawal(page, payee["id"], "15.50")
     await expect(page.get_by_text("DE89 3704 0044 0532 0130 00")).to_be_visible()
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"withdraw-review-{size}")
 
     await page.goto(f"/withdraw/{earlier.json()['id']}")
     await expect(page.locator("h1")).to_have_text("Withdrawal of €20.00")
     await assert_accessible(page)
+    await assert_no_sideways_scroll(page)
     await shoot(page, f"withdraw-detail-{size}")
 
 

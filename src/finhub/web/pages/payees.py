@@ -66,7 +66,7 @@ FORM_FIELDS = (
 @router.get("/payees")
 async def payees(request: Request, user: CurrentUser) -> Response:
     found = await Api(request).get("/v1/payees", {"limit": 100})
-    shown = [with_grouped_iban(payee) for payee in found["data"]]
+    shown = [as_printed(payee) for payee in found["data"]]
     return render(request, "payees/list.html", {"payees": shown})
 
 
@@ -100,7 +100,7 @@ async def add_payee(request: Request, user: CurrentUser) -> Response:
 @router.get("/payees/{payee_id}/remove")
 async def confirm_removal(request: Request, payee_id: str, user: CurrentUser) -> Response:
     payee = await Api(request).get(f"/v1/payees/{payee_id}")
-    return render(request, "payees/remove.html", {"payee": with_grouped_iban(payee)})
+    return render(request, "payees/remove.html", {"payee": as_printed(payee)})
 
 
 @router.post("/payees/{payee_id}/remove")
@@ -109,11 +109,16 @@ async def remove_payee(request: Request, payee_id: str, user: CurrentUser) -> Re
     return redirect(request, "/payees", flash=N_("Payee removed."))
 
 
-def with_grouped_iban(payee: dict[str, Any]) -> dict[str, Any]:
-    """The payee with its IBAN in groups of four, as banks print it."""
+def as_printed(payee: dict[str, Any]) -> dict[str, Any]:
+    """The payee with its IBAN in groups of four and its sort code in pairs, as banks print
+    them."""
     iban = payee.get("iban") or ""
-    grouped = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
-    return {**payee, "iban_grouped": grouped}
+    sort_code = payee.get("sort_code") or ""
+    return {
+        **payee,
+        "iban_grouped": " ".join(iban[i : i + 4] for i in range(0, len(iban), 4)),
+        "sort_code": "-".join(sort_code[i : i + 2] for i in range(0, len(sort_code), 2)),
+    }
 
 
 def _default_currency(user: WebUser) -> str:

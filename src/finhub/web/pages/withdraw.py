@@ -19,7 +19,7 @@ from finhub.web.errors import field_errors, message_for
 from finhub.web.forms import FormError, new_idempotency_key, parse_amount
 from finhub.web.i18n import gettext
 from finhub.web.i18n import lazy_gettext as _
-from finhub.web.pages.payees import with_grouped_iban
+from finhub.web.pages.payees import as_printed
 from finhub.web.pages.topup import key_after
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
@@ -167,7 +167,7 @@ async def _chosen_payee(api: Api, values: Mapping[str, str]) -> dict[str, Any]:
     if payee["currency"] != values["currency"]:
         message = gettext("This account receives %(currency)s. Withdraw in %(currency)s.")
         raise FormError({"payee_id": message % {"currency": payee["currency"]}})
-    return with_grouped_iban(payee)
+    return as_printed(payee)
 
 
 async def _payee_or_none(api: Api, payee_id: str) -> dict[str, Any] | None:

@@ -244,7 +244,8 @@ async def card_result(request: Request, payment_id: str, user: CurrentUser) -> R
 def card_label(card: dict[str, Any]) -> str:
     """The card as people may see it: its brand and last four digits, nothing more."""
     brand = BRANDS.get(card.get("brand") or "") or gettext("Card")
-    return f"{brand} •••• {card['last4']}"
+    # Non-breaking spaces: the number's end stays with its dots on a narrow screen.
+    return f"{brand}\u00a0••••\u00a0{card['last4']}"
 
 
 def decline_reason(code: str | None) -> str:

@@ -16,13 +16,11 @@ from structlog.testing import capture_logs
 from finhub.kit.db import Database
 from tests.payments.topups.support import deliver_webhooks
 from tests.web.conftest import VIEWPORTS, PageFactory, PersonFactory, assert_accessible, shoot
-from tests.web.money_in_out_support import (  # noqa: F401 (fixtures)
+from tests.web.money_in_out_support import (  # noqa: F401 (the api_as fixture)
     ApiFactory,
     api_clients,
     assert_no_sideways_scroll,
     balance_in,
-    fresh_request_state,
-    open_page_allowing_422,
 )
 
 SUCCESS = "4242424242424242"

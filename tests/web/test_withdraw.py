@@ -10,16 +10,14 @@ from finhub.config import Settings
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from tests.web.conftest import VIEWPORTS, PageFactory, PersonFactory, assert_accessible, shoot
-from tests.web.money_in_out_support import (  # noqa: F401 (fixtures)
+from tests.web.money_in_out_support import (  # noqa: F401 (the api_as fixture)
     PIN,
     ApiFactory,
     add_payee,
     api_clients,
     assert_no_sideways_scroll,
     balance_in,
-    fresh_request_state,
     not_stepped_up,
-    open_page_allowing_422,
     set_pin,
     shoot_mid_flow,
 )

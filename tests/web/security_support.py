@@ -12,7 +12,15 @@ from httpx import ASGITransport, AsyncClient, Response
 from playwright.async_api import Browser, BrowserContext, Page
 
 from finhub.kit.db import Database
-from tests.web.conftest import DESKTOP, ConsoleErrors, PageFactory, WebPerson, open_context
+from tests.web.conftest import (
+    DESKTOP,
+    ConsoleErrors,
+    PageFactory,
+    WebPerson,
+    assert_accessible,
+    open_context,
+    shoot,
+)
 
 BASE_URL = "http://finhub.test"
 PIN = "480713"
@@ -80,3 +88,18 @@ async def make_step_up_stale(db: Database, person: WebPerson) -> None:
             "UPDATE sessions SET stepped_up_at = now() - interval '1 day' WHERE user_id = %s",
             (person.user_id,),
         )
+
+
+async def check_page(page: Page, name: str) -> None:
+    """Accessible, shot as `name`, and no sideways scrolling.
+
+    Hiding the caret for the screenshot leaves `style=""` on the page's inputs; htmx copies the
+    attributes of same-id elements into its next swap, which the CSP refuses as inline style,
+    so they are removed again."""
+    await assert_accessible(page)
+    await shoot(page, name)
+    await page.evaluate(
+        "document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))"
+    )
+    width = (page.viewport_size or DESKTOP)["width"]
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width, "scrolls sideways"

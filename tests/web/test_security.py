@@ -27,12 +27,12 @@ from tests.web.conftest import (
     PersonFactory,
     WebPerson,
     assert_accessible,
-    shoot,
 )
 from tests.web.security_support import (
     PIN,
     api,
     api_client,
+    check_page,
     csrf_of,
     make_step_up_stale,
     open_page_allowing_422,
@@ -134,10 +134,7 @@ async def test_security_page(
     elif name == "events":
         await expect(page.locator("tbody tr").first).to_contain_text("API key created")
         await expect(content).to_contain_text("Payment PIN set")
-    await assert_accessible(page)
-    await shoot(page, f"security-{name}-{size}")
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= VIEWPORTS[size]["width"], "the page scrolls sideways"
+    await check_page(page, f"security-{name}-{size}")
 
 
 # --- two-step verification ----------------------------------------------------------------------
@@ -158,8 +155,7 @@ async def test_turning_on_the_authenticator_app_shows_the_recovery_codes_once(
     secret = (await page.locator("#totp-secret").inner_text()).replace(" ", "")
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
     assert secret not in page.url
-    await assert_accessible(page)
-    await shoot(page, "security-totp-setup-phone")
+    await check_page(page, "security-totp-setup-phone")
 
     await page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).at(clock.now()))
     await page.get_by_role("button", name="Turn on two-step verification").click()
@@ -168,8 +164,7 @@ async def test_turning_on_the_authenticator_app_shows_the_recovery_codes_once(
     await expect(page.locator("main")).to_contain_text("shown only this once")
     codes = await page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == 10
-    await assert_accessible(page)
-    await shoot(page, "security-recovery-codes-phone")
+    await check_page(page, "security-recovery-codes-phone")
     factors = await api(app, person, "GET", "/v1/me/factors")
     assert factors["totp_enabled"] is True
     assert factors["recovery_codes_remaining"] == 10
@@ -222,8 +217,7 @@ async def test_a_wrong_current_password_is_shown_on_its_field(
 
     await expect(page.locator("#e-current_password")).to_have_text("That password is not right.")
     await expect(page.get_by_label("Current password")).to_have_attribute("aria-invalid", "true")
-    await assert_accessible(page)
-    await shoot(page, "security-password-error-phone")
+    await check_page(page, "security-password-error-phone")
     async with db.connection() as conn:
         row = await (
             await conn.execute("SELECT password_hash FROM users WHERE id = %s", (person.user_id,))
@@ -276,16 +270,14 @@ async def test_an_api_key_made_after_step_up_is_shown_once_and_works(
     await expect(page.locator("#form-error")).to_have_text("Confirm it's you to continue.")
     await page.locator("#f-step_up_method").select_option("pin")
     await page.locator("#f-step_up_code").fill(PIN)
-    await assert_accessible(page)
-    await shoot(page, "security-api-key-step-up-desktop")
+    await check_page(page, "security-api-key-step-up-desktop")
     await page.get_by_role("button", name="Create key").click()
 
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Read my profile")
     secret = await page.get_by_label("API key", exact=True).input_value()
     assert secret.startswith("fh_live_")
     assert secret not in page.url
-    await assert_accessible(page)
-    await shoot(page, "security-api-key-secret-desktop")
+    await check_page(page, "security-api-key-secret-desktop")
     async with api_client(app, secret) as program:
         me = await program.get("/v1/me")
     assert me.status_code == 200
@@ -474,8 +466,7 @@ async def test_registering_a_passkey_with_a_virtual_authenticator(
     await page.get_by_role("button", name="Add a passkey").click()
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("Create your passkey")
-    await assert_accessible(page)
-    await shoot(page, "security-passkey-create-desktop")
+    await check_page(page, "security-passkey-create-desktop")
     await page.get_by_role("button", name="Create passkey").click()
 
     await expect(page.locator(".flash")).to_have_text("Your passkey was added.")

@@ -86,6 +86,8 @@ async def check_and_shoot(page: Page, name: str) -> None:
     `style` attributes on inputs (hiding the caret), which HTMX's next swap copies onto the
     new inputs with the same id, and the CSP refuses that."""
     await assert_accessible(page)
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width, "scrolls sideways"
     await shoot(page, name)
     await page.evaluate(
         "document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))"

@@ -195,7 +195,9 @@ async def shoot(page: Page, name: str) -> Path:
     """A full-page screenshot saved as a test artifact."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
+    # caret="initial": Playwright's default hides the caret with a style attribute that HTMX
+    # would carry into the next page, where the CSP refuses it.
+    await page.screenshot(path=str(path), full_page=True, caret="initial")
     return path
 
 

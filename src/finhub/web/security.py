@@ -44,8 +44,10 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(self), microphone=(), geolocation=(), payment=()"),
 ]
-# Paths that serve their own pages (the API's interactive docs load Swagger UI's inline script).
+# Pages that keep their own policy: the API's interactive docs (Swagger UI's inline script) and
+# the card sandbox's 3-D Secure page, which stands in for the card issuer's own site.
 OWN_POLICY_PREFIXES = ("/docs",)
+OWN_POLICY_SUFFIXES = ("/3ds-challenge",)
 
 
 class CsrfRejected(Exception):
@@ -119,7 +121,8 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        own_policy = scope["path"].startswith(OWN_POLICY_PREFIXES)
+        path: str = scope["path"]
+        own_policy = path.startswith(OWN_POLICY_PREFIXES) or path.endswith(OWN_POLICY_SUFFIXES)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -74,7 +74,7 @@ async def test_the_feed_lists_every_movement(
 async def test_search_and_filters_narrow_the_feed(story: Story, open_page: PageFactory) -> None:
     page = await open_page(person=story.ada, viewport=PHONE)
     await page.goto("/activity")
-    await page.get_by_label("Search names, notes and references").fill("luigi")
+    await page.get_by_label("Search names and notes").fill("luigi")
     await page.get_by_role("button", name="Search", exact=True).click()
     await page.wait_for_url("**q=luigi**")
     assert await row_titles(page) == ["Grace Hopper"]
@@ -229,8 +229,8 @@ async def test_a_csv_statement_downloads_the_period(
     page = await open_page(person=story.ada, viewport=PHONE)
     await page.goto("/activity/statement")
     today = clock.now().astimezone(UTC).date()
-    await page.get_by_label("From").fill((today - timedelta(days=3)).isoformat())
-    await page.get_by_label("To").fill(today.isoformat())
+    await page.get_by_label("Start date").fill((today - timedelta(days=3)).isoformat())
+    await page.get_by_label("End date").fill(today.isoformat())
     await page.get_by_label("Currency").select_option("EUR")
     async with page.expect_download() as downloading:
         await page.get_by_role("button", name="Download CSV").click()
@@ -270,7 +270,7 @@ async def test_a_pdf_statement_and_a_wrong_period(
     assert "Choose a date." in empty.text
 
 
-@pytest.mark.parametrize(("locale", "heading"), [("zh-Hans", "动态"), ("th", "ความเคลื่อนไหว")])
+@pytest.mark.parametrize(("locale", "heading"), [("zh-Hans", "动态"), ("th", "รายการเคลื่อนไหว")])
 async def test_the_feed_in_chinese_and_thai(
     locale: str,
     heading: str,

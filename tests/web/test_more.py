@@ -56,17 +56,21 @@ async def test_the_tab_bar_opens_the_menu(
     assert await tab.get_attribute("aria-current") == "page"
 
 
-@pytest.mark.parametrize(("locale", "heading", "settings"), [
+@pytest.mark.parametrize(("locale", "heading", "settings_label"), [
     ("zh-Hans", "更多", "设置"),
     ("th", "เพิ่มเติม", "การตั้งค่า"),
 ])  # fmt: skip
 async def test_the_menu_in_chinese_and_thai(
-    locale: str, heading: str, settings: str, open_page: PageFactory, make_person: PersonFactory
+    locale: str,
+    heading: str,
+    settings_label: str,
+    open_page: PageFactory,
+    make_person: PersonFactory,
 ) -> None:
     person = await make_person(locale=locale)
     page = await open_page(person=person, viewport=PHONE)
     await page.goto("/more")
     assert await page.locator("h1").inner_text() == heading
-    assert await page.locator("main").get_by_role("link", name=settings).count() == 1
+    assert await page.locator("main").get_by_role("link", name=settings_label).count() == 1
     await assert_accessible(page)
     await shoot(page, f"more-menu-{locale}-phone")

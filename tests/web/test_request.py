@@ -26,9 +26,12 @@ open_form_page = send_support.open_form_page  # the fixture, for the tests here
 
 
 async def image_loaded(page: Page, selector: str) -> bool:
-    return bool(
-        await page.locator(selector).evaluate("img => img.complete && img.naturalWidth > 0")
+    """Waits until the image has loaded and has pixels (fails on a broken image)."""
+    await page.wait_for_function(
+        "s => { const i = document.querySelector(s); return i && i.complete && i.naturalWidth }",
+        arg=selector,
     )
+    return True
 
 
 async def ask(app: Any, requester: WebPerson, amount: int, **extra: Any) -> dict[str, Any]:
@@ -174,3 +177,15 @@ async def test_a_link_of_the_apis_own_format_explains_what_to_do(
     assert "#" not in page.url
     await check_and_shoot(page, "request-pay-token-phone")
     assert await request_status(app, bob, asked["id"]) == "open"
+
+
+@pytest.mark.parametrize(("language", "heading"), [("zh-Hans", "收款"), ("th", "ขอเงิน")])
+async def test_the_request_page_speaks_the_persons_language(
+    language: str, heading: str, make_person: PersonFactory, open_page: PageFactory, app: Any
+) -> None:
+    ada = await make_person(display_name="Ada Polyglot", locale=language)
+    await ask(app, ada, 4_00, note="Tea")
+    page = await open_page(ada, PHONE)
+    await page.goto("/request")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    await check_and_shoot(page, f"request-index-{language}-phone")

@@ -117,3 +117,14 @@ async def test_no_camera_is_explained(make_person: PersonFactory, open_page: Pag
     await page.get_by_role("button", name="Start camera").click()
     status = page.get_by_role("status").filter(has_text="camera")
     await expect(status).to_contain_text("Upload a picture")
+
+
+@pytest.mark.parametrize(("language", "heading"), [("zh-Hans", "扫码付款"), ("th", "สแกนจ่าย")])
+async def test_the_scan_page_speaks_the_persons_language(
+    language: str, heading: str, make_person: PersonFactory, open_page: PageFactory
+) -> None:
+    ada = await make_person(display_name="Ada Polyglot", locale=language)
+    page = await open_page(ada, PHONE)
+    await page.goto("/scan")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    await check_and_shoot(page, f"scan-page-{language}-phone")

@@ -87,12 +87,12 @@
   function bindCopy(button) {
     if (!once(button)) return;
     button.addEventListener("click", function () {
-      var input = document.getElementById(button.dataset.copy);
-      var box = button.closest("[data-copy-box]");
-      var status = box && box.querySelector("[data-copy-status]");
+      var input = document.getElementById(button.dataset.qrCopy);
+      var box = button.closest("[data-qr-copy-box]");
+      var status = box && box.querySelector("[data-qr-copy-status]");
       if (!input) return;
       function done(ok) {
-        if (status) status.textContent = ok ? button.dataset.copied : button.dataset.copyFailed;
+        if (status) status.textContent = ok ? button.dataset.qrCopied : button.dataset.qrCopyFailed;
         if (!ok) { input.focus(); input.select(); }
       }
       if (navigator.clipboard && window.isSecureContext) {
@@ -122,7 +122,7 @@
 
   function bind(root) {
     root.querySelectorAll("[data-qr-scan]").forEach(bindScan);
-    root.querySelectorAll("[data-copy]").forEach(bindCopy);
+    root.querySelectorAll("[data-qr-copy]").forEach(bindCopy);
     root.querySelectorAll("form[data-pay-link]").forEach(bindPayLink);
   }
 

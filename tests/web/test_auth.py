@@ -298,6 +298,22 @@ async def test_sign_in_speaks_the_visitors_language(app: Any, language: str, hea
     assert f"<h1>{heading}</h1>" in page.text
 
 
+@pytest.mark.parametrize(
+    ("language", "heading"), [("th", "เปิดบัญชี"), ("zh-Hans", "开户")], ids=["th", "zh-Hans"]
+)
+async def test_sign_up_in_thai_and_chinese_fits_a_phone(
+    open_page: PageFactory, live_server: str, language: str, heading: str
+) -> None:
+    page = await open_page(viewport=PHONE)
+    await page.context.add_cookies([{"name": "fh_lang", "value": language, "url": live_server}])
+    await page.goto("/sign-up")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    await expect(page.locator("html")).to_have_attribute("lang", language)
+    await assert_accessible(page)
+    await snap(page, f"auth-sign-up-{language}-phone")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
 # --- sign-up, verification and the first sign-in ----------------------------------------------
 
 
@@ -656,6 +672,20 @@ async def test_sign_in_honours_a_local_next_and_ignores_others(app: Any, db: Dat
             client.cookies.delete("fh_session")
         local = await web_sign_in(client, email, next_path="/activity?kind=p2p")
     assert local.headers["location"] == "/activity?kind=p2p"
+
+
+async def test_an_ended_session_in_the_browser_does_not_block_signing_in(
+    app: Any, db: Database
+) -> None:
+    _, email = await person_with_password(db)
+    async with web_client(app) as client:
+        client.cookies.set("fh_session", "fhs_ended-long-ago")
+        response = await web_sign_in(client, email, next_path="/activity")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/activity"
+    new_session = [c for c in response.headers.get_list("set-cookie") if "fh_session=" in c]
+    assert new_session
+    assert "fh_session=fhs_ended-long-ago" not in new_session[0]
 
 
 async def test_a_sign_in_post_without_its_csrf_token_is_refused(app: Any, db: Database) -> None:

@@ -10,9 +10,17 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
+from finhub.kit.db import Database
 from tests.web import send_support
 from tests.web.conftest import PHONE, VIEWPORTS, PageFactory, PersonFactory
-from tests.web.send_support import api, api_client, balance, check_and_shoot
+from tests.web.send_support import (
+    api,
+    api_client,
+    balance,
+    check_and_shoot,
+    make_step_up_stale,
+    set_pin,
+)
 
 open_form_page = send_support.open_form_page  # the fixture, for the tests here
 
@@ -128,3 +136,27 @@ async def test_the_scan_page_speaks_the_persons_language(
     await page.goto("/scan")
     await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     await check_and_shoot(page, f"scan-page-{language}-phone")
+
+
+async def test_a_large_code_asks_for_the_payment_pin(
+    make_person: PersonFactory, open_form_page: PageFactory, app: Any, db: Database
+) -> None:
+    bob = await make_person(display_name="Bob Big")
+    ada = await make_person(display_name="Ada Big", balances={"EUR": 1_000_00})
+    asked = await api(
+        app, bob, "POST", "/v1/payment-requests", json={"amount": 700_00, "currency": "EUR"}
+    )
+    pin = await set_pin(app, ada)
+    await make_step_up_stale(db, ada)
+    page = await open_form_page(ada, PHONE)
+    await page.goto("/scan")
+    await page.locator("#f-payload").fill(asked["qr_payload"])
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_role("button", name="Pay €700.00").click()
+
+    await expect(page.get_by_role("group", name="Confirm it's you")).to_be_visible()
+    await page.get_by_label("Method").select_option("pin")
+    await page.locator("#f-step_up_code").fill(pin)
+    await page.get_by_role("button", name="Pay €700.00").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("QR code paid")
+    assert await balance(app, bob) == 700_00

@@ -165,6 +165,10 @@ async def test_turning_on_the_authenticator_app_shows_the_recovery_codes_once(
     codes = await page.locator("#recovery-codes li").all_inner_texts()
     assert len(codes) == 10
     await check_page(page, "security-recovery-codes-phone")
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="Download").click()
+    saved = await (await download.value).path()
+    assert saved.read_text().split() == [code.strip() for code in codes]
     factors = await api(app, person, "GET", "/v1/me/factors")
     assert factors["totp_enabled"] is True
     assert factors["recovery_codes_remaining"] == 10
@@ -194,6 +198,42 @@ async def test_a_wrong_authenticator_code_is_refused_and_the_app_stays_off(
     await expect(page.get_by_label("6-digit code")).to_have_attribute("aria-invalid", "true")
     factors = await api(app, person, "GET", "/v1/me/factors")
     assert factors["totp_enabled"] is False
+
+
+async def test_new_recovery_codes_and_turning_the_app_off_with_one(
+    make_person: PersonFactory,
+    open_page: PageFactory,
+    app: Any,
+    db: Database,
+    clock: OffsetClock,
+) -> None:
+    person = await make_person()
+    started = await api(app, person, "POST", "/v1/me/factors/totp")
+    code = pyotp.TOTP(started["secret"]).at(clock.now())
+    await api(app, person, "POST", "/v1/me/factors/totp/confirm", json={"code": code})
+    page = await open_page(person, DESKTOP)
+    accept_dialogs(page)
+    await page.goto("/settings/security/two-step")
+    await expect(page.locator("main")).to_contain_text("10 unused recovery codes left.")
+    await page.get_by_role("button", name="Make new recovery codes").click()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Your recovery codes")
+    codes = [c.strip() for c in await page.locator("#recovery-codes li").all_inner_texts()]
+    assert len(set(codes)) == 10
+    await check_page(page, "security-new-recovery-codes-desktop")
+
+    await make_step_up_stale(db, person)
+    await page.goto("/settings/security/two-step")
+    await page.get_by_role("button", name="Turn off two-step verification").click()
+    await expect(page.locator("#form-error")).to_have_text("Confirm it's you to continue.")
+    assert (await api(app, person, "GET", "/v1/me/factors"))["totp_enabled"] is True
+    await page.locator("#f-step_up_method").select_option("recovery_code")
+    await page.locator("#f-step_up_code").fill(codes[0])
+    await page.get_by_role("button", name="Turn off two-step verification").click()
+
+    await expect(page.locator(".flash")).to_have_text("Two-step verification is now turned off.")
+    await expect(page.get_by_role("button", name="Set up an authenticator app")).to_be_visible()
+    assert (await api(app, person, "GET", "/v1/me/factors"))["totp_enabled"] is False
 
 
 # --- password -----------------------------------------------------------------------------------
@@ -283,7 +323,13 @@ async def test_an_api_key_made_after_step_up_is_shown_once_and_works(
     assert me.status_code == 200
     assert me.json()["id"] == person.user_id
 
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await page.get_by_role("button", name="Copy").click()
+    await expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert await page.evaluate("navigator.clipboard.readText()") == secret
+
     await page.get_by_role("button", name="Done").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("API keys")
     await expect(page.locator("main")).to_contain_text("Read my profile")
     await expect(page.locator("main")).to_contain_text(secret[-4:])
     assert secret not in await page.content()
@@ -359,16 +405,28 @@ async def test_signing_out_another_device(
 ) -> None:
     person = await make_person()
     phone_token = await second_session(db, clock, person)
+    async with db.transaction() as conn:
+        tablet = await sessions.start_session(
+            conn, LONG_SESSIONS, now=clock.now(), aal=1, user_id=person.user_id
+        )
     page = await open_page(person, PHONE)
+    accept_dialogs(page)
     await page.goto("/settings/security/devices")
+    await expect(page.locator("main article")).to_have_count(3)
     phone = page.locator("article", has_text="Safari on iPhone")
     await expect(phone).to_contain_text("203.0.113.7")
     await phone.get_by_role("button", name="Sign out this device").click()
 
     await expect(page.locator(".flash")).to_have_text("That device was signed out.")
+    await expect(page.locator("main article")).to_have_count(2)
+    async with api_client(app, phone_token) as other:
+        assert (await other.get("/v1/me")).status_code == 401
+
+    await page.get_by_role("button", name="Sign out all other devices").click()
+    await expect(page.locator(".flash")).to_have_text("Your other devices were signed out.")
     await expect(page.locator("main article")).to_have_count(1)
     await expect(page.locator("main article")).to_contain_text("This device")
-    async with api_client(app, phone_token) as other:
+    async with api_client(app, tablet.token) as other:
         assert (await other.get("/v1/me")).status_code == 401
     assert (await api(app, person, "GET", "/v1/me"))["id"] == person.user_id
 

@@ -1,6 +1,7 @@
 // Security settings: creating a passkey in the browser (WebAuthn), copying a new API key, and
-// downloading or printing recovery codes. Binds to data-* attributes; safe to run again on
-// every HTMX swap (bound elements are marked).
+// downloading or printing recovery codes. Binds to data-security-* attributes (their own names,
+// so no other page group's script acts on them); safe to run again on every HTMX swap (bound
+// elements are marked).
 (function () {
   "use strict";
 
@@ -12,11 +13,11 @@
     });
   }
 
-  // <form data-passkey-create data-options='{…}'>: the button asks the browser to create a
+  // <form data-security-passkey data-options='{…}'>: the button asks the browser to create a
   // passkey with the server's options, puts the answer in `credential` and sends the form.
   function bindPasskeyForm(form) {
-    var button = form.querySelector("[data-passkey-start]");
-    var error = form.querySelector("[data-passkey-error]");
+    var button = form.querySelector("[data-security-passkey-start]");
+    var error = form.querySelector("[data-security-passkey-error]");
     var credential = form.querySelector("input[name=credential]");
     var webauthn = window.SimpleWebAuthnBrowser;
 
@@ -46,12 +47,13 @@
     });
   }
 
-  // <button data-copy="input-id" data-copied="Copied">: copies the input's value.
+  // <button data-security-copy="input-id" data-security-copied="Copied">: copies the input's
+  // value.
   function bindCopy(button) {
     button.addEventListener("click", function () {
-      var input = document.getElementById(button.dataset.copy);
+      var input = document.getElementById(button.dataset.securityCopy);
       if (!input) return;
-      function done() { button.textContent = button.dataset.copied; }
+      function done() { button.textContent = button.dataset.securityCopied; }
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(input.value).then(done, function () {
           input.select();
@@ -63,11 +65,11 @@
     });
   }
 
-  // <button data-download="element-id" data-filename="…">: saves the element's text as a file
-  // made in the browser, so the codes never travel in a URL.
+  // <button data-security-download="element-id" data-filename="…">: saves the list items' text
+  // as a file made in the browser, so the codes never travel in a URL.
   function bindDownload(button) {
     button.addEventListener("click", function () {
-      var source = document.getElementById(button.dataset.download);
+      var source = document.getElementById(button.dataset.securityDownload);
       if (!source) return;
       var lines = Array.prototype.map.call(source.querySelectorAll("li"), function (item) {
         return item.textContent.trim();
@@ -90,10 +92,10 @@
   }
 
   function bind(root) {
-    once(root, "form[data-passkey-create]", bindPasskeyForm);
-    once(root, "[data-copy]", bindCopy);
-    once(root, "[data-download]", bindDownload);
-    once(root, "[data-print]", bindPrint);
+    once(root, "form[data-security-passkey]", bindPasskeyForm);
+    once(root, "[data-security-copy]", bindCopy);
+    once(root, "[data-security-download]", bindDownload);
+    once(root, "[data-security-print]", bindPrint);
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -292,6 +292,34 @@ async def test_changing_the_password_signs_out_the_other_devices(
     assert (await api(app, person, "GET", "/v1/me"))["id"] == person.user_id
 
 
+async def test_a_new_password_is_kept_exactly_as_typed(
+    make_person: PersonFactory, app: Any, db: Database, anonymous_client: AsyncClient
+) -> None:
+    person = await make_person()
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE users SET password_hash = %s WHERE id = %s",
+            (await hash_password("correct horse battery staple"), person.user_id),
+        )
+    padded = "  spaces around my passphrase  "
+    async with web_client(app, person) as web:
+        page = await web.get("/settings/security/password")
+        changed = await web.post(
+            "/settings/security/password",
+            data={
+                "csrf_token": csrf_of(page),
+                "current_password": "correct horse battery staple",
+                "new_password": padded,
+                "new_password_again": padded,
+            },
+        )
+    assert changed.status_code == 303
+    signed_in = await anonymous_client.post(
+        "/v1/auth/sign-in", json={"email": person.email, "password": padded}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+
+
 # --- API keys -----------------------------------------------------------------------------------
 
 

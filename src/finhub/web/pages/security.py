@@ -195,8 +195,14 @@ def _message(problem: ApiProblem) -> str:
 
 
 def text(form: Mapping[str, Any], name: str) -> str:
+    """A typed value without the spaces around it."""
+    return exact(form, name).strip()
+
+
+def exact(form: Mapping[str, Any], name: str) -> str:
+    """A password exactly as typed: spaces are part of it."""
     value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
+    return value if isinstance(value, str) else ""
 
 
 def step_up_context(form_name: str, refusal: Refusal | None) -> StepUpFields:
@@ -237,11 +243,11 @@ async def password_page(request: Request, user: CurrentUser) -> Response:
 @router.post("/password")
 async def change_password(request: Request, user: CurrentUser) -> Response:
     form = await request.form()
-    current, new = text(form, "current_password"), text(form, "new_password")
+    current, new = exact(form, "current_password"), exact(form, "new_password")
     errors: dict[str, str] = {}
     if not current:
         errors["current_password"] = gettext("Enter your current password.")
-    if new != text(form, "new_password_again"):
+    if new != exact(form, "new_password_again"):
         errors["new_password_again"] = gettext("The new passwords don't match.")
     if not errors:
         api = Api(request)
@@ -560,9 +566,10 @@ def _pin_body(form: Mapping[str, Any]) -> dict[str, str]:
         errors[""] = gettext("Check the highlighted fields.")
         raise FormError(errors)
     body = {"pin": pin}
-    for optional in ("current_pin", "password"):
-        if text(form, optional):
-            body[optional] = text(form, optional)
+    if text(form, "current_pin"):
+        body["current_pin"] = text(form, "current_pin")
+    if exact(form, "password"):
+        body["password"] = exact(form, "password")
     return body
 
 

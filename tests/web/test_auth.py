@@ -358,6 +358,7 @@ async def test_sign_up_verify_sign_in_and_welcome(open_page: PageFactory, db: Da
     cookies = await cookie_names(page)
     assert cookies["fh_session"]["httpOnly"]
     assert "fh_device" in cookies
+    assert "fh_welcome" not in cookies  # the tour is offered once
 
 
 async def _assert_consents(db: Database, user_id: str) -> None:
@@ -628,6 +629,47 @@ async def test_sign_in_with_a_recovery_code(
         assert done.headers["location"] == "/activity"
         assert client.cookies.get("fh_session")
         assert (await client.get("/sign-in")).headers["location"] == "/dashboard"
+
+
+async def _second_step(client: AsyncClient, email: str) -> str:
+    """Signs in with the password; the CSRF token of the second step's form."""
+    started = await web_sign_in(client, email)
+    assert started.headers["location"] == "/sign-in/second-factor"
+    match = CSRF.search((await client.get(started.headers["location"])).text)
+    assert match is not None
+    return match.group(1)
+
+
+async def test_a_second_factor_lockout_sends_back_to_the_password(
+    app: Any, db: Database, settings: Settings, clock: OffsetClock
+) -> None:
+    email, secret, _ = await person_with_totp(app, db, settings, clock)
+    current = int(pyotp.TOTP(secret).at(clock.now()))
+    async with web_client(app) as client:
+        token = await _second_step(client, email)
+        for attempt in range(1, 6):
+            wrong = f"{(current + 500 + attempt) % 1_000_000:06d}"
+            refused = await client.post(
+                "/sign-in/second-factor", data={"code": wrong, "csrf_token": token}
+            )
+            assert refused.status_code == 422
+        ended = await client.post(
+            "/sign-in/second-factor", data={"code": "123456", "csrf_token": token}
+        )
+        assert ended.status_code == 303
+        assert ended.headers["location"] == "/sign-in"
+        assert "This sign-in attempt has ended." in (await client.get("/sign-in")).text
+
+        token = await _second_step(client, email)
+        right = pyotp.TOTP(secret).at(clock.now())
+        locked = await client.post(
+            "/sign-in/second-factor", data={"code": right, "csrf_token": token}
+        )
+    assert locked.status_code == 422
+    assert "<h1>Sign in</h1>" in locked.text
+    assert "Too many attempts, so this is paused for now." in locked.text
+    assert 'fh_challenge=""' in locked.headers["set-cookie"]
+    assert "fh_session" not in client.cookies
 
 
 async def test_the_second_step_without_a_challenge_starts_again(app: Any) -> None:

@@ -353,9 +353,7 @@ async def _signed_in_response(
         JSONResponse({"redirect": target}) if as_json else redirect(request, target)
     )
     relay_cookies(result, response)
-    response.delete_cookie(
-        CHALLENGE_COOKIE, path=CHALLENGE_PATH, httponly=True, secure=_cookie_secure(request)
-    )
+    _forget_challenge(request, response)
     return response
 
 
@@ -382,7 +380,7 @@ def _second_factor_page(
 def _start_again(request: Request, next_path: str) -> Response:
     target = "/sign-in" + (f"?next={quote(next_path)}" if next_path else "")
     return redirect(
-        request, target, flash=N_("Your sign-in took too long. Enter your password again.")
+        request, target, flash=N_("This sign-in attempt has ended. Enter your password again.")
     )
 
 
@@ -412,10 +410,26 @@ async def second_factor(request: Request) -> Response:
     problem = ApiProblem(result)
     if problem.code == "invalid_token":
         return _start_again(request, next_path)
+    if problem.code == "too_many_attempts":
+        return _locked_out(request, problem, next_path)
     errors = _problem_errors(problem, _second_factor_fields(field))
     if problem.code == "validation_error":
         errors = {field: gettext("Enter the code."), "": errors.get("", "")}
     return _second_factor_page(request, challenge, next_path, errors, 422, method)
+
+
+def _locked_out(request: Request, problem: ApiProblem, next_path: str) -> Response:
+    """A lockout retires the sign-in attempt: back to the password, with the wait shown."""
+    errors = _problem_errors(problem)
+    response = _sign_in_page(request, {"next": next_path}, errors, status=422)
+    _forget_challenge(request, response)
+    return response
+
+
+def _forget_challenge(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        CHALLENGE_COOKIE, path=CHALLENGE_PATH, httponly=True, secure=_cookie_secure(request)
+    )
 
 
 def _second_factor_fields(field: str) -> dict[str, str]:
@@ -463,7 +477,7 @@ async def passkey_sign_in(request: Request) -> Response:
 
 
 def _expired_challenge() -> Response:
-    message = gettext("Your sign-in took too long. Enter your password again.")
+    message = gettext("This sign-in attempt has ended. Enter your password again.")
     return JSONResponse({"error": message, "code": "invalid_token"}, status_code=400)
 
 
@@ -575,21 +589,24 @@ async def reset_password(request: Request) -> Response:
 
 
 @router.get("/welcome")
-async def welcome(request: Request, user: CurrentUser, step: int = 1) -> Response:
-    step = min(max(step, 1), len(WELCOME_STEPS))
+async def welcome(request: Request, user: CurrentUser, step: str = "1") -> Response:
+    number = min(max(int(step) if step.isdigit() else 1, 1), len(WELCOME_STEPS))
     context = {
-        "step": step,
+        "step": number,
         "steps": len(WELCOME_STEPS),
-        "topic": WELCOME_STEPS[step - 1],
+        "topic": WELCOME_STEPS[number - 1],
         "two_step_on": bool(user.second_factor_methods),
     }
-    return render(request, "auth/welcome.html", context)
+    response = render(request, "auth/welcome.html", context)
+    if WELCOME_COOKIE in request.cookies:
+        # Offered once after confirming the address; finishing or skipping it is remembered.
+        response.delete_cookie(WELCOME_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
 
 
 @router.post("/welcome/done")
 async def welcome_done(request: Request, user: CurrentUser) -> Response:
     response = redirect(request, HOME)
-    response.delete_cookie(WELCOME_COOKIE, path="/", httponly=True, samesite="strict")
     response.set_cookie(
         TOURED_COOKIE,
         "1",

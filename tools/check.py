@@ -21,19 +21,35 @@ STEPS = [
 ]
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's Chromium; install it where it is missing."""
-    if os.environ.get("FINHUB_CHROMIUM") or shutil.which("chromium"):
+# The browser tests drive Debian's Chromium, with fonts for the Chinese and Thai pages.
+BROWSER_PACKAGES = ("chromium", "fonts-wqy-microhei", "fonts-thai-tlwg")
+
+
+def ensure_browser() -> None:
+    """Install Chromium and the fonts where they are missing (Debian/Ubuntu)."""
+    if os.environ.get("FINHUB_CHROMIUM"):
+        return
+    missing = [p for p in BROWSER_PACKAGES if not _installed(p)]
+    if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    print("$ apt-get install chromium", flush=True)
+    print("$ apt-get install", *missing, flush=True)
     subprocess.run([*sudo, "apt-get", "update", "-qq"], env=env, check=False)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "chromium"], env=env, check=True)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", *missing], env=env, check=True)
+
+
+def _installed(package: str) -> bool:
+    if package == "chromium" and shutil.which("chromium"):
+        return True
+    status = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False
+    )
+    return status.stdout.strip() == "install ok installed"
 
 
 def main() -> int:
-    ensure_chromium()
+    ensure_browser()
     for step in STEPS:
         print("$", " ".join(step), flush=True)
         if subprocess.run(step, check=False).returncode != 0:

@@ -22,9 +22,10 @@ from finhub.ledger.service import LedgerService
 from finhub.notifications.mail import Mailer
 
 PROBLEM_JSON = "application/problem+json"
-# Answers that depend on the moment (a conflict in progress, a lockout) are not kept for
-# replays: the same request may succeed once the moment passes.
+# Answers that depend on the moment (a conflict in progress, a lockout, a step-up not yet
+# done) are not kept for replays: the same request may succeed once the moment passes.
 TRANSIENT = frozenset({409, 429})
+TRANSIENT_CODES = frozenset({"step_up_required"})
 
 
 @dataclass
@@ -103,7 +104,8 @@ async def idempotent(request: Request) -> AsyncIterator[Idempotent]:
     try:
         yield Idempotent(claim)
     except FinhubError as error:
-        if not claim.completed and error.status < 500 and error.status not in TRANSIENT:
+        transient = error.status in TRANSIENT or error.code in TRANSIENT_CODES
+        if not claim.completed and error.status < 500 and not transient:
             body = dumps(error.to_problem(request.url.path))
             await idempotency.store_error(container.db, claim, error.status, body)
         elif not claim.completed:

@@ -70,6 +70,30 @@ async def test_a_large_p2p_payment_waits_for_a_fresh_second_factor(
     assert balances[0].balance == UNDER + OVER  # the refused attempt moved nothing
 
 
+async def test_a_retry_with_the_same_idempotency_key_pays_once_stepped_up(
+    app: Any, db: Database, clock: OffsetClock
+) -> None:
+    """The step-up refusal is not kept for replays: the same key works once stepped up."""
+    token, session_id = await funded_person(db, clock)
+    async with db.transaction() as conn:
+        payee = await wallets.ensure_wallet(conn, clock, await create_user(conn))
+    body = {"to": {"wallet_id": payee.id}, "currency": "EUR", "amount": OVER}
+    headers = {"Idempotency-Key": "large-payment-1"}
+    async with client(app, token) as person:
+        refused = await person.post("/v1/payments/p2p", json=body, headers=headers)
+        assert refused.json()["code"] == "step_up_required"
+        async with db.transaction() as conn:
+            await sessions.mark_second_factor(conn, session_id, clock.now())
+        paid = await person.post("/v1/payments/p2p", json=body, headers=headers)
+        assert paid.status_code == 201, paid.text
+        replay = await person.post("/v1/payments/p2p", json=body, headers=headers)
+        assert replay.headers.get("idempotent-replayed") == "true"
+        assert replay.json()["id"] == paid.json()["id"]
+    async with db.connection() as conn:
+        balances = await wallets.balances(conn, payee)
+    assert balances[0].balance == OVER
+
+
 async def test_a_large_withdrawal_and_schedule_need_it_too(
     app: Any, db: Database, clock: OffsetClock
 ) -> None:

@@ -488,6 +488,27 @@ async def test_setting_a_payment_pin(
     assert (await api(app, person, "GET", "/v1/me/factors"))["pin_set"] is True
 
 
+async def test_changing_the_pin_needs_the_current_one(make_person: PersonFactory, app: Any) -> None:
+    person = await make_person()
+    await set_pin(app, person)
+    new_pin = {"pin": "591846", "pin_again": "591846"}
+    async with web_client(app, person) as web:
+        page = await web.get("/settings/security/pin")
+        assert 'id="f-current_pin"' in page.text
+        wrong = await web.post(
+            "/settings/security/pin",
+            data={"csrf_token": csrf_of(page), "current_pin": "111222", **new_pin},
+        )
+        assert wrong.status_code == 422
+        assert 'id="e-current_pin"' in wrong.text
+        right = await web.post(
+            "/settings/security/pin",
+            data={"csrf_token": csrf_of(page), "current_pin": PIN, **new_pin},
+        )
+    assert right.status_code == 303
+    await api(app, person, "POST", "/v1/auth/step-up", json={"method": "pin", "pin": "591846"})
+
+
 async def test_removing_the_pin_asks_to_confirm_it_is_you(
     make_person: PersonFactory, open_page: PageFactory, app: Any, db: Database
 ) -> None:

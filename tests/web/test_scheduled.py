@@ -119,6 +119,13 @@ async def fill_schedule(page: Page, to: str, amount: str, start: date) -> None:
     await page.get_by_label("First payment on").fill(start.isoformat())
 
 
+async def submit(page: Page) -> None:
+    """Send the form and wait until the answer has settled: after a boosted swap the layout
+    moves focus to the main content, so keys typed before then would land there."""
+    await page.get_by_role("button", name="Schedule payment").click()
+    await expect(page.locator("#main")).to_be_focused()
+
+
 async def test_a_monthly_payment_scheduled_in_the_browser_is_listed_and_can_be_canceled(
     make_person: PersonFactory, open_page: PageFactory, api_as: ApiFactory, clock: OffsetClock
 ) -> None:
@@ -166,7 +173,7 @@ async def test_bad_input_is_explained_next_to_each_field_and_nothing_is_schedule
     await page.get_by_label("Every week").check()
     await page.get_by_label("Last payment on or before").fill(later(clock, 30).date().isoformat())
     await page.get_by_label("Or after this many payments").fill("3")
-    await page.get_by_role("button", name="Schedule payment").click()
+    await submit(page)
     await expect(page.locator("#e-count")).to_have_text(
         "Give an end date or a number of payments, not both."
     )
@@ -175,11 +182,11 @@ async def test_bad_input_is_explained_next_to_each_field_and_nothing_is_schedule
     )
     await page.get_by_label("Or after this many payments").fill("")
     await page.get_by_label("First payment on").fill(later(clock, -2).date().isoformat())
-    await page.get_by_role("button", name="Schedule payment").click()
+    await submit(page)
     await expect(page.locator("#e-start_date")).to_have_text("Choose a date from today on.")
     await page.get_by_label("First payment on").fill(later(clock, 2).date().isoformat())
     await page.locator("#f-to").fill("@nobody_here_at_all")
-    await page.get_by_role("button", name="Schedule payment").click()
+    await submit(page)
     await expect(page.locator("#e-to")).to_contain_text("can't go to a phone number or username")
     await expect(page.get_by_label("Note (optional)")).to_have_value("Pocket money")
     assert await schedules_of(api) == []
@@ -290,7 +297,7 @@ async def test_a_large_payment_asks_to_confirm_it_is_you_first(
         )
     page = await open_page(person, PHONE)
     await fill_schedule(page, friend.email, "600", later(clock, 3).date())
-    await page.get_by_role("button", name="Schedule payment").click()
+    await submit(page)
     await expect(page.get_by_role("group", name="Confirm it's you")).to_be_visible()
     assert await schedules_of(api) == []
     await page.get_by_label("Method").select_option("pin")

@@ -291,6 +291,25 @@ def bench_payments(
         )
 
 
+@bench_app.command("web")
+def bench_web(
+    transactions: Annotated[
+        int, typer.Option(min=10, help="Payments in the benchmark person's wallet.")
+    ] = 10_000,
+    requests: Annotated[int, typer.Option(min=1, help="Measured requests per page.")] = 500,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes.")] = 1,
+) -> None:
+    """Server-side render time of the dashboard and activity pages (p50/p95/p99) for a person
+    with many transactions, over HTTP against `finhub serve`."""
+    from finhub.bench.web import run_web_benchmark
+
+    settings = _settings()
+    with database(settings) as url:
+        run_web_benchmark(
+            url, settings, transactions=transactions, requests=requests, workers=workers
+        )
+
+
 @secret_key_app.command("reseal")
 def secret_key_reseal() -> None:
     """Seal stored secrets (TOTP seeds, webhook signing secrets) again under the current

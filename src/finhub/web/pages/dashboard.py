@@ -49,14 +49,9 @@ class PendingItem:
 @router.get("/dashboard")
 async def dashboard(request: Request, user: CurrentUser) -> Response:
     api = Api(request)
-    try:
-        wallet = await api.get("/v1/wallets/me")
-    except ApiProblem as problem:
-        if problem.code != "wallet_not_available":
-            raise
-        return render(request, "dashboard/no_wallet.html", {"name": first_name(user.display_name)})
-    # The rest is independent: asked for at once, each on its own connection.
-    summary, recent, in_progress, requests, scheduled = await asyncio.gather(
+    # Everything is asked for at once, each call on its own connection.
+    answers = await asyncio.gather(
+        api.get("/v1/wallets/me"),
         api.get("/v1/wallets/me/summary"),
         api.get("/v1/wallets/me/activity", {"limit": RECENT}),
         _optional(
@@ -65,7 +60,12 @@ async def dashboard(request: Request, user: CurrentUser) -> Response:
         _optional(api, "/v1/payment-requests", role="received", status="open", limit=5),
         # Listed newest first, not by when they run next: read enough to find those due soon.
         _optional(api, "/v1/payments/scheduled", status="active", limit=100),
+        return_exceptions=True,
     )
+    if any(_no_wallet(answer) for answer in answers):
+        name = first_name(user.display_name)
+        return render(request, "dashboard/no_wallet.html", {"name": name})
+    wallet, summary, recent, in_progress, requests, scheduled = map(_settled, answers)
     now: datetime = request.app.state.container.clock.now()
     home = wallet["home_currency"]
     pending = [
@@ -86,6 +86,17 @@ async def dashboard(request: Request, user: CurrentUser) -> Response:
         "missing_rates": summary["missing_rates"] or wallet["total"]["missing_rates"],
     }
     return render(request, "dashboard/index.html", context)
+
+
+def _no_wallet(answer: object) -> bool:
+    """An unverified person has no wallet yet: every wallet call says so."""
+    return isinstance(answer, ApiProblem) and answer.code == "wallet_not_available"
+
+
+def _settled(answer: Any) -> Any:
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
 
 
 async def _optional(api: Api, path: str, **params: Any) -> list[dict[str, Any]]:

@@ -187,7 +187,7 @@ async def test_bad_input_is_explained_next_to_each_field_and_nothing_is_schedule
     await page.get_by_label("First payment on").fill(later(clock, 2).date().isoformat())
     await page.locator("#f-to").fill("@nobody_here_at_all")
     await submit(page)
-    await expect(page.locator("#e-to")).to_contain_text("can't go to a phone number or username")
+    await expect(page.locator("#e-to")).to_contain_text("We couldn't find anyone")
     await expect(page.get_by_label("Note (optional)")).to_have_value("Pocket money")
     assert await schedules_of(api) == []
 

@@ -120,7 +120,11 @@ async def test_bad_schedules_are_refused(
         (schedule_body(payee, clock.now() - timedelta(days=1)), 422, "start_in_past"),
         (schedule_body(payee, soon, rule="FREQ=HOURLY"), 422, "invalid_rule"),
         (schedule_body(payee, soon, end_at=(soon - timedelta(days=1)).isoformat()), 422, None),
-        ({**schedule_body(payee, soon), "to": {"wallet_id": "wal_nobody"}}, 404, None),
+        (
+            {**schedule_body(payee, soon), "to": {"wallet_id": "wal_00000000000000000000000000"}},
+            404,
+            None,
+        ),
         ({**schedule_body(payee, soon), "to": {"wallet_id": payer.id}}, 422, "self_payment"),
         ({**schedule_body(payee, soon), "to": None}, 422, "validation_error"),
         (
@@ -257,3 +261,22 @@ async def test_a_paused_schedule_pays_nothing_and_resumes_from_now(
         await client.post(f"{path}/cancel")
     await run()
     assert await balance(db, payer) == 10_000
+
+
+async def test_a_schedule_can_pay_a_username(
+    app: Any, db: Database, settings: Settings, clock: OffsetClock
+) -> None:
+    token, _, _ = await payer_and_payee(db, settings, clock, 0)
+    payee_user, payee_token = await person_token(db, settings)
+    async with db.transaction() as conn:
+        payee_wallet = await wallets.ensure_wallet(conn, clock, payee_user)
+    handle = "sched" + payee_user[-8:].lower()
+    async with client_for(app, payee_token) as payee:
+        taken = await payee.put("/v1/payments/handle", json={"handle": handle})
+        assert taken.status_code == 200, taken.text
+    start = (clock.now() + timedelta(days=1)).replace(microsecond=0)
+    body = {**schedule_body(payee_wallet, start), "to": {"username": "@" + handle}}
+    async with client_for(app, token) as client:
+        created = await client.post("/v1/payments/scheduled", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["to"]["wallet_id"] == payee_wallet.id

@@ -18,7 +18,7 @@ from finhub.payments.scheduled import repository, service
 from finhub.payments.scheduled.models import ScheduledPayment
 from finhub.payments.scheduled.schemas import ScheduleIn
 from finhub.payments.step_up import payment_step_up
-from finhub.payments.transfers.service import Context, Recipient
+from finhub.payments.transfers.service import Context
 from finhub.wallets.errors import WalletNotAvailable
 
 router = APIRouter(prefix="/v1/payments", tags=["scheduled payments"])
@@ -97,13 +97,7 @@ async def create_schedule(
     body: ScheduleIn, request: Request, principal: Writer, c: ContainerDep, idem: IdempotentDep
 ) -> Response:
     user_id = _person(principal)
-    to = None
-    if body.to is not None:
-        to = (
-            Recipient("email", body.to.email)
-            if body.to.email is not None
-            else Recipient("wallet_id", body.to.wallet_id or "")
-        )
+    to = body.to.as_recipient() if body.to is not None else None
     new = service.NewSchedule(
         type=body.type, amount=body.amount, currency=body.currency, note=body.note,
         start_at=body.start_at, rule=body.rule, end_at=body.end_at, to=to,

@@ -7,28 +7,18 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from finhub.kit.money import MAX_AMOUNT
-
-
-class ToIn(BaseModel):
-    """Exactly one of `email` or `wallet_id`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    email: str | None = Field(None, min_length=3, max_length=320)
-    wallet_id: str | None = Field(None, min_length=4, max_length=64)
-
-    @model_validator(mode="after")
-    def exactly_one(self) -> ToIn:
-        if (self.email is None) == (self.wallet_id is None):
-            raise ValueError("give exactly one of email or wallet_id")
-        return self
+from finhub.payments.transfers.schemas import RecipientIn
 
 
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["p2p", "withdrawal"]
-    to: ToIn | None = Field(None, description="For p2p: who is paid.")
+    to: RecipientIn | None = Field(
+        None,
+        description="For p2p: who is paid, by exactly one of `email`, `phone`, `username` or "
+        "`wallet_id` (resolved once, when the schedule is made).",
+    )
     payee_id: str | None = Field(None, max_length=64, description="For withdrawal: the payee.")
     amount: int = Field(ge=1, le=MAX_AMOUNT, description="Minor units.")
     currency: str = Field(pattern=r"^[A-Z]{3}$")

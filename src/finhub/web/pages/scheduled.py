@@ -265,7 +265,7 @@ async def create(request: Request, user: CurrentUser) -> Response:
         values.idempotency_key = new_idempotency_key()
         if problem.code == STEP_UP:
             return await show_form(request, api, user.home_currency, values, {}, step_up=True)
-        errors = schedule_errors(problem, values)
+        errors = schedule_errors(problem)
         status = 422 if problem.status < 500 else problem.status
         return await show_form(request, api, user.home_currency, values, errors, status)
     return redirect(request, "/scheduled", flash=N_("Payment scheduled."))
@@ -409,16 +409,9 @@ def repeat_rule(repeat: str, start: date, count: int | None) -> str:
     return f"{rule};COUNT={count}" if count else rule
 
 
-def schedule_errors(problem: ApiProblem, values: ScheduleForm) -> dict[str, str]:
+def schedule_errors(problem: ApiProblem) -> dict[str, str]:
     errors = field_errors(problem, PROBLEM_FIELDS)
-    errors = {API_FIELDS.get(name, name): message for name, message in errors.items()}
-    kind, _ = values.recipient()
-    if problem.code == "validation_error" and "to" in errors and kind in ("phone", "username"):
-        errors["to"] = gettext(
-            "A scheduled payment can't go to a phone number or username yet. "
-            "Enter the person's email or wallet ID."
-        )
-    return errors
+    return {API_FIELDS.get(name, name): message for name, message in errors.items()}
 
 
 async def show_form(

@@ -348,6 +348,7 @@ async def test_sign_up_verify_sign_in_and_welcome(open_page: PageFactory, db: Da
     assert user["status"] == "active"
 
     await page.locator("main").get_by_role("button", name="Sign in", exact=True).click()
+    await expect(page).to_have_url(re.compile(r"/sign-in$"))
     await page.get_by_label("Email address").fill(email)
     await page.locator("#f-password").fill(PASSWORD)
     await page.locator("main").get_by_role("button", name="Sign in", exact=True).click()
@@ -811,6 +812,7 @@ async def test_password_reset_end_to_end(open_page: PageFactory, app: Any, db: D
     page = await open_page(viewport=PHONE)
     await page.goto("/sign-in")
     await page.get_by_role("link", name="Forgot your password?").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
     await page.get_by_label("Email address").fill(email)
     await page.get_by_role("button", name="Send reset link").click()
     await expect(page).to_have_url(re.compile(r"/forgot-password/sent$"))

@@ -144,6 +144,9 @@ async def test_load_more_appends_the_next_page(
     assert titles[-1] == "ACME Ltd"
     assert await page.locator("[data-load-more]").count() == 0
     assert page.url == address
+    # Focus moved to the first of the new rows, where reading goes on.
+    focused = await page.evaluate("() => document.activeElement.getAttribute('href')")
+    assert focused == hrefs[20].removeprefix(page.url.split("/activity")[0])
     await assert_accessible(page)
 
 

@@ -205,7 +205,10 @@ async def activity_feed(request: Request, user: CurrentUser) -> Response:
 def _is_fragment_request(request: Request) -> bool:
     """The "Load more" button asks for the next rows only; a boosted link or a reload gets
     the whole page."""
-    return bool(request.headers.get("hx-request")) and not request.headers.get("hx-boosted")
+    headers = request.headers
+    if headers.get("hx-boosted") or headers.get("hx-history-restore-request"):
+        return False
+    return bool(headers.get("hx-request"))
 
 
 def _url(path: str, query: dict[str, str]) -> str:

@@ -220,3 +220,11 @@ async def test_only_the_callers_wallet_is_summed(
 async def test_the_history_length_is_checked(holder: Holder, days: object) -> None:
     response = await holder.client.get("/v1/wallets/me/summary", params={"days": days})
     assert response.status_code == 422
+
+
+async def test_the_summary_is_documented(holder: Holder) -> None:
+    schema = (await holder.client.get("/openapi.json")).json()
+    operation = schema["paths"]["/v1/wallets/me/summary"]["get"]
+    assert operation["summary"] == "Get my wallet's summary"
+    assert "missing_rates" in operation["description"]
+    assert {"401", "403", "422"} <= set(operation["responses"])

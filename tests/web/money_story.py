@@ -13,7 +13,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from httpx import ASGITransport, AsyncClient
 
 from finhub.fx.models import RateFact
@@ -29,20 +28,6 @@ from finhub.wallets.chart import SystemAccount, system_account
 from finhub.wallets.models import Wallet
 from tests.wallets.conftest import AUDIT, pay, top_up, withdraw_pending
 from tests.web.conftest import PersonFactory, WebPerson
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_state(app: Any) -> None:
-    """Forget the signed-in person the previous test's requests left behind.
-
-    The test app is asgi_lifespan's wrapper, which hands every request the same `state` dict
-    (uvicorn in production gives each request its own copy), so `request.state.web_user` of
-    one request would be read by the next. Clearing it before each test keeps a test's pages
-    in its own person's name and language."""
-    for cell in getattr(app, "__closure__", None) or ():
-        if isinstance(cell.cell_contents, dict):
-            cell.cell_contents.pop("web_user", None)
-            cell.cell_contents.pop("unread", None)
 
 
 @dataclass

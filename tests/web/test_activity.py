@@ -24,9 +24,7 @@ from tests.web.conftest import (
     assert_accessible,
     shoot,
 )
-from tests.web.money_story import Story, client_for, fresh_request_state, tell_story, wallet_of
-
-__all__ = ["fresh_request_state"]  # autouse: each test's pages in its own person's name
+from tests.web.money_story import Story, client_for, tell_story, wallet_of
 
 ROWS = "#activity-rows tr"
 LINKS = f"{ROWS} td:first-child a:not([data-load-more])"

@@ -20,9 +20,7 @@ from tests.web.conftest import (
     assert_accessible,
     shoot,
 )
-from tests.web.money_story import client_for, fresh_request_state, tell_story
-
-__all__ = ["fresh_request_state"]  # autouse: each test's pages in its own person's name
+from tests.web.money_story import client_for, tell_story
 
 CHARTS_DRAWN = """() => [...document.querySelectorAll('canvas[data-chart]')]
     .map(canvas => Boolean(window.Chart.getChart(canvas)) && canvas.width > 0)"""

@@ -12,9 +12,6 @@ from tests.web.conftest import (
     assert_accessible,
     shoot,
 )
-from tests.web.money_story import fresh_request_state
-
-__all__ = ["fresh_request_state"]  # autouse: each test's pages in its own person's name
 
 LINKS = {
     "Request money": "/request",

@@ -9,6 +9,7 @@ session token as a bearer credential. The web layer checks its own CSRF token be
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
@@ -160,10 +161,14 @@ async def _dispatch(app: Any, scope: dict[str, Any], payload: bytes) -> ApiResul
     chunks: list[bytes] = []
     start: dict[str, Any] = {}
     delivered = False
+    finished = asyncio.Event()
 
     async def receive() -> Message:
+        # The body once; after that the "client" stays connected until the answer is complete
+        # (a disconnect reported early would cut a streamed answer short).
         nonlocal delivered
         if delivered:
+            await finished.wait()
             return {"type": "http.disconnect"}
         delivered = True
         return {"type": "http.request", "body": payload, "more_body": False}
@@ -174,7 +179,10 @@ async def _dispatch(app: Any, scope: dict[str, Any], payload: bytes) -> ApiResul
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
 
-    await app(scope, receive, send)
+    try:
+        await app(scope, receive, send)
+    finally:
+        finished.set()
     headers: list[tuple[bytes, bytes]] = start.get("headers", [])
     content_type = next((v.decode() for k, v in headers if k.lower() == b"content-type"), "")
     set_cookies = [v for k, v in headers if k.lower() == b"set-cookie"]

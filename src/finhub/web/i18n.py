@@ -91,7 +91,12 @@ def negotiate(preferred: str | None, cookie: str | None, accept_language: str | 
 
 
 def babel_locale() -> Locale:
-    return Locale.parse(BABEL_NAMES[current_locale.get()])
+    return _parsed_locale(current_locale.get())
+
+
+@cache
+def _parsed_locale(language: str) -> Locale:
+    return Locale.parse(BABEL_NAMES[language])
 
 
 # --- formats ----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.types import Receive, Scope, Send
 
 from finhub.web.client import Api, ApiProblem
 from finhub.web.i18n import gettext
@@ -284,28 +283,10 @@ def _statement_period(form: StatementForm) -> tuple[date, date] | None:
     return days["from"], days["to"]
 
 
-class _WholeStreams:
-    """Calls the app with ASGI spec 2.4 in the scope, so a streamed answer (the CSV export) is
-    sent whole: below 2.4 Starlette also listens for the client going away, and the in-process
-    client's `receive` reports that at once, which cuts the stream after its first line.
-    (Setting `spec_version` in `finhub.web.client` would make this unnecessary.)"""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["asgi"] = {**scope.get("asgi", {}), "spec_version": "2.4"}
-        await self.app(scope, receive, send)
-
-
-def _streaming_api(request: Request) -> Api:
-    return Api(Request({**request.scope, "app": _WholeStreams(request.app)}, request.receive))
-
-
 async def _csv_statement(
     request: Request, form: StatementForm, first: date, last: date
 ) -> Response:
-    result = await _streaming_api(request).call(
+    result = await Api(request).call(
         "GET",
         "/v1/wallets/me/activity.csv",
         params={

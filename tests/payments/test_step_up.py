@@ -106,7 +106,12 @@ async def test_a_large_withdrawal_and_schedule_need_it_too(
         assert refused.json()["code"] == "step_up_required"
         schedule = await person.post(
             "/v1/payments/scheduled",
-            json={"type": "p2p", "to": {"wallet_id": "wal_00000000000000000000000000"}, "amount": OVER,
-                  "currency": "EUR", "start_at": clock.now().isoformat()},
-        )  # fmt: skip
+            json={
+                "type": "p2p",
+                "to": {"wallet_id": "wal_00000000000000000000000000"},
+                "amount": OVER,
+                "currency": "EUR",
+                "start_at": clock.now().isoformat(),
+            },
+        )
         assert schedule.json()["code"] == "step_up_required"

@@ -23,6 +23,7 @@ from finhub.identity.consents import PRIVACY_VERSION, TERMS_VERSION
 from finhub.identity.sessions import SESSION_COOKIE
 from finhub.web.client import Api, ApiProblem, ApiResult, cookie_value, relay_cookies
 from finhub.web.errors import field_errors, message_for
+from finhub.web.forms import form_exact, form_text
 from finhub.web.i18n import gettext, ngettext
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
@@ -66,17 +67,6 @@ def safe_next(value: str | None) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return value
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _secret_text(form: FormData, name: str) -> str:
-    """Passwords as typed: leading and trailing spaces are part of them."""
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 def _cookie_secure(request: Request) -> bool:
@@ -171,13 +161,13 @@ async def sign_up_form(request: Request) -> Response:
 
 def _sign_up_body(form: FormData) -> dict[str, Any]:
     return {
-        "email": _text(form, "email"),
-        "display_name": _text(form, "display_name") or None,
-        "password": _secret_text(form, "password"),
+        "email": form_text(form, "email"),
+        "display_name": form_text(form, "display_name") or None,
+        "password": form_exact(form, "password"),
         # The versions shown on the form: if the documents changed since, the API refuses
         # with `consent_version_mismatch` rather than recording consent to unseen text.
-        "accept_terms_version": _text(form, "terms_version") or TERMS_VERSION,
-        "accept_privacy_version": _text(form, "privacy_version") or PRIVACY_VERSION,
+        "accept_terms_version": form_text(form, "terms_version") or TERMS_VERSION,
+        "accept_privacy_version": form_text(form, "privacy_version") or PRIVACY_VERSION,
         "marketing_opt_in": form.get("marketing_opt_in") == "yes",
     }
 
@@ -234,7 +224,7 @@ async def verify_email_form(request: Request, token: str = "") -> Response:
 @router.post("/verify-email")
 async def verify_email(request: Request) -> Response:
     form = await request.form()
-    token = _text(form, "token")
+    token = form_text(form, "token")
     api = Api(request)
     try:
         await api.post("/v1/auth/verify-email", {"token": token})
@@ -253,7 +243,7 @@ async def verify_email(request: Request) -> Response:
 @router.post("/verify-email/resend")
 async def resend_verification(request: Request) -> Response:
     form = await request.form()
-    email = _text(form, "email")
+    email = form_text(form, "email")
     try:
         await Api(request).post("/v1/auth/verify-email/resend", {"email": email})
     except ApiProblem as problem:
@@ -295,11 +285,11 @@ async def sign_in_form(request: Request, next: str = "") -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     form = await request.form()
-    email = _text(form, "email")
-    next_path = safe_next(_text(form, "next")) or ""
+    email = form_text(form, "email")
+    next_path = safe_next(form_text(form, "next")) or ""
     values = {"email": email, "next": next_path}
     api = Api(request)
-    body = {"email": email, "password": _secret_text(form, "password")}
+    body = {"email": email, "password": form_exact(form, "password")}
     result = await api.call("POST", "/v1/auth/sign-in", body=body)
     if not result.ok:
         problem = ApiProblem(result)
@@ -396,13 +386,13 @@ async def second_factor_form(request: Request, next: str = "") -> Response:
 @router.post("/sign-in/second-factor")
 async def second_factor(request: Request) -> Response:
     form = await request.form()
-    next_path = safe_next(_text(form, "next")) or ""
+    next_path = safe_next(form_text(form, "next")) or ""
     challenge = _read_challenge(request)
     if challenge is None:
         return _start_again(request, next_path)
-    method = "recovery_code" if _text(form, "method") == "recovery_code" else "totp"
+    method = "recovery_code" if form_text(form, "method") == "recovery_code" else "totp"
     field = "recovery_code" if method == "recovery_code" else "code"
-    body = {"challenge_token": challenge["token"], "method": method, "code": _text(form, field)}
+    body = {"challenge_token": challenge["token"], "method": method, "code": form_text(form, field)}
     api = Api(request)
     result = await api.call("POST", "/v1/auth/sign-in/second-factor", body=body)
     if result.ok:
@@ -541,7 +531,7 @@ async def forgot_password_form(request: Request) -> Response:
 @router.post("/forgot-password")
 async def forgot_password(request: Request) -> Response:
     form = await request.form()
-    email = _text(form, "email")
+    email = form_text(form, "email")
     try:
         await Api(request).post("/v1/auth/password-reset", {"email": email})
     except ApiProblem as problem:
@@ -566,8 +556,8 @@ async def reset_password_form(request: Request, token: str = "") -> Response:
 @router.post("/reset-password")
 async def reset_password(request: Request) -> Response:
     form = await request.form()
-    token = _text(form, "token")
-    body = {"token": token, "new_password": _secret_text(form, "new_password")}
+    token = form_text(form, "token")
+    body = {"token": token, "new_password": form_exact(form, "new_password")}
     try:
         await Api(request).post("/v1/auth/password-reset/confirm", body)
     except ApiProblem as problem:

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from finhub.identity.sessions import SESSION_COOKIE
 from finhub.web.client import Api, ApiProblem
 from finhub.web.errors import field_errors
-from finhub.web.forms import new_idempotency_key
+from finhub.web.forms import form_text, headed, new_idempotency_key
 from finhub.web.i18n import gettext
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
@@ -78,12 +78,12 @@ class TicketForm:
 
     @classmethod
     def read(cls, form: Mapping[str, Any]) -> TicketForm:
-        category = _text(form, "category")
+        category = form_text(form, "category")
         return cls(
-            subject=_text(form, "subject")[: SUBJECT_MAX * 2],
+            subject=form_text(form, "subject")[: SUBJECT_MAX * 2],
             category=category if category in CATEGORIES else "",
-            message=_text(form, "message")[: MESSAGE_MAX * 2],
-            idempotency_key=_text(form, "idempotency_key")[:64] or new_idempotency_key(),
+            message=form_text(form, "message")[: MESSAGE_MAX * 2],
+            idempotency_key=form_text(form, "idempotency_key")[:64] or new_idempotency_key(),
         )
 
     def errors(self) -> dict[str, str]:
@@ -98,9 +98,7 @@ class TicketForm:
         if not self.category:
             errors["category"] = gettext("Choose a topic.")
         errors.update(message_errors(self.message))
-        if errors:
-            errors[""] = gettext("Check the highlighted fields.")
-        return errors
+        return headed(errors)
 
 
 def message_errors(message: str) -> dict[str, str]:
@@ -110,11 +108,6 @@ def message_errors(message: str) -> dict[str, str]:
         limit = gettext("Use at most %(count)d characters.") % {"count": MESSAGE_MAX}
         return {"message": limit}
     return {}
-
-
-def _text(form: Mapping[str, Any], name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
 
 
 def problem_errors(problem: ApiProblem) -> dict[str, str]:
@@ -257,8 +250,8 @@ async def reply_to_ticket(request: Request, ticket_id: str, user: CurrentUser) -
     if ticket is None:
         return not_found(request)
     form = await request.form()
-    reply = _text(form, "message")[: MESSAGE_MAX * 2]
-    key = _text(form, "idempotency_key")[:64] or new_idempotency_key()
+    reply = form_text(form, "message")[: MESSAGE_MAX * 2]
+    key = form_text(form, "idempotency_key")[:64] or new_idempotency_key()
     errors = message_errors(reply)
     if not errors:
         try:

@@ -16,14 +16,13 @@ from fastapi.responses import Response
 
 from finhub.web.client import Api, ApiProblem
 from finhub.web.errors import field_errors, message_for
-from finhub.web.forms import new_idempotency_key
+from finhub.web.forms import form_text, key_after, new_idempotency_key
 from finhub.web.i18n import babel_locale
 from finhub.web.i18n import lazy_gettext as _
-from finhub.web.pages.topup import key_after
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
 from finhub.web.session import CurrentUser, WebUser
-from finhub.web.step_up import prove_from_form
+from finhub.web.step_up import STEP_UP_REQUIRED, StepUpFailed, with_step_up
 
 router = web_router()
 
@@ -82,17 +81,16 @@ async def add_payee(request: Request, user: CurrentUser) -> Response:
     form = await request.form()
     values = _values(form)
     api = Api(request)
+    body, key = payee_body(values), values["idempotency_key"]
     try:
-        await prove_from_form(api, form)
-    except ApiProblem as problem:
-        errors = {"step_up_code": message_for(problem)}
+        await with_step_up(api, form, lambda: api.post("/v1/payees", body, idempotency_key=key))
+    except StepUpFailed as failed:
+        errors = {"step_up_code": message_for(failed.problem)}
         return _form(request, values, errors, step_up=True, status=422)
-    try:
-        await api.post("/v1/payees", payee_body(values), idempotency_key=values["idempotency_key"])
     except ApiProblem as problem:
-        if problem.code == "step_up_required":
+        values["idempotency_key"] = key_after(problem, key)
+        if problem.code == STEP_UP_REQUIRED:
             return _form(request, values, {}, step_up=True)
-        values["idempotency_key"] = key_after(problem, values["idempotency_key"])
         return _form(request, values, payee_errors(problem), status=422)
     return redirect(request, "/payees", flash=N_("Payee added."))
 
@@ -130,8 +128,8 @@ def country_name(code: str) -> str:
 
 
 def _values(form: Mapping[str, Any]) -> dict[str, str]:
-    values = {name: str(form.get(name) or "").strip() for name in FORM_FIELDS}
-    values["idempotency_key"] = str(form.get("idempotency_key") or new_idempotency_key())
+    values = {name: form_text(form, name) for name in FORM_FIELDS}
+    values["idempotency_key"] = form_text(form, "idempotency_key") or new_idempotency_key()
     return values
 
 

@@ -21,13 +21,18 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from finhub.web.client import Api, ApiProblem, ApiResult
-from finhub.web.forms import FormError, new_idempotency_key, parse_amount
+from finhub.web.forms import (
+    FormError,
+    form_text,
+    headed,
+    key_after,
+    new_idempotency_key,
+    parse_amount,
+)
 from finhub.web.i18n import gettext
 from finhub.web.pages.scan import ScannedCode, pay_errors, read_code
 from finhub.web.pages.send import (
-    STEP_UP,
     balances,
-    form_text,
     payment_errors,
     post_once,
     recipient_body,
@@ -36,7 +41,7 @@ from finhub.web.pages.send import (
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
 from finhub.web.session import CurrentUser, SignInRequired, WebUser, current_user
-from finhub.web.step_up import prove_from_form
+from finhub.web.step_up import STEP_UP_REQUIRED, StepUpFailed, with_step_up
 
 router = web_router()
 REQUEST_ID = re.compile(r"^prq_[0-9A-Za-z]{1,60}$")
@@ -88,7 +93,7 @@ async def create(request: Request, user: CurrentUser) -> Response:
     except FormError as error:
         return await _show_page(request, user, values, error.errors, status=422)
     except ApiProblem as problem:
-        values["idempotency_key"] = new_idempotency_key()
+        values["idempotency_key"] = key_after(problem, values["idempotency_key"])
         errors = payment_errors(problem, REQUEST_FIELDS)
         return await _show_page(request, user, values, errors, status=422)
     return redirect(request, f"/request/{created['id']}", flash=N_("Request created."))
@@ -147,18 +152,18 @@ async def pay_incoming(request: Request, request_id: str, user: CurrentUser) -> 
     path = f"/v1/payment-requests/{_checked(request_id)}"
     key = form_text(form, "idempotency_key") or new_idempotency_key()
     try:
-        await prove_from_form(api, form)
-    except ApiProblem as problem:
+        paid = await with_step_up(api, form, lambda: post_once(api, f"{path}/pay", None, key))
+    except StepUpFailed as failed:
         found = await api.get(path)
-        errors = payment_errors(problem, {**REQUEST_FIELDS, **STEP_UP_FIELDS})
+        errors = payment_errors(failed.problem, {**REQUEST_FIELDS, **STEP_UP_FIELDS})
         return _show_detail(request, found, errors, step_up=True, key=key, status=422)
-    try:
-        paid = await post_once(api, f"{path}/pay", None, key)
     except ApiProblem as problem:
         found = await api.get(path)
-        if problem.code == STEP_UP:
-            return _show_detail(request, found, {}, step_up=True)
-        return _show_detail(request, found, payment_errors(problem, {}), status=422)
+        next_key = key_after(problem, key)
+        if problem.code == STEP_UP_REQUIRED:
+            return _show_detail(request, found, {}, step_up=True, key=next_key)
+        errors = payment_errors(problem, {})
+        return _show_detail(request, found, errors, key=next_key, status=422)
     return redirect(request, f"/request/paid/{paid['payment']['id']}", flash=N_("Payment sent."))
 
 
@@ -207,17 +212,16 @@ async def confirm_pay_link(request: Request, user: CurrentUser) -> Response:
         code = read_code(saved)
     except FormError:
         return await _show_pay(request, saved, values, {})
+    key, body = values["idempotency_key"], {"payload": code.payload}
     try:
-        await prove_from_form(api, form)
-    except ApiProblem as problem:
-        return await _show_pay(request, saved, values, pay_errors(problem), True, 422)
-    try:
-        payment = await post_once(
-            api, "/v1/payments/qr", {"payload": code.payload}, values["idempotency_key"]
+        payment = await with_step_up(
+            api, form, lambda: post_once(api, "/v1/payments/qr", body, key)
         )
+    except StepUpFailed as failed:
+        return await _show_pay(request, saved, values, pay_errors(failed.problem), True, 422)
     except ApiProblem as problem:
-        values["idempotency_key"] = new_idempotency_key()
-        if problem.code == STEP_UP:
+        values["idempotency_key"] = key_after(problem, key)
+        if problem.code == STEP_UP_REQUIRED:
             return await _show_pay(request, saved, values, {}, True)
         return await _show_pay(request, saved, values, pay_errors(problem), status=422)
     response = redirect(request, f"/pay/paid/{payment['id']}", flash=N_("Payment sent."))
@@ -287,8 +291,7 @@ def _request_body(values: dict[str, str]) -> dict[str, Any]:
     elif values["note"]:
         body["note"] = values["note"]
     if errors:
-        errors.setdefault("", gettext("Check the highlighted fields."))
-        raise FormError(errors)
+        raise FormError(headed(errors))
     return body
 
 
@@ -383,12 +386,10 @@ async def _show_pay(
     if code is not None and not code.is_request:
         code = None  # a person's own code has no amount: it is paid from the Scan page
     incoming = [] if code is not None else await _open_requests(Api(request), "received")
-    if errors and not errors.get(""):
-        errors[""] = gettext("Check the highlighted fields.")
     context = {
         "code": code,
         "values": values,
-        "errors": errors,
+        "errors": headed(errors),
         "step_up": step_up,
         "incoming": incoming,
     }

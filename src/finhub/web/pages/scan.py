@@ -18,19 +18,20 @@ from fastapi.responses import Response
 from finhub.errors import FinhubError
 from finhub.payments.transfers import qr
 from finhub.web.client import Api, ApiProblem
-from finhub.web.forms import FormError, new_idempotency_key, parse_amount
-from finhub.web.i18n import gettext
-from finhub.web.pages.send import (
-    STEP_UP,
+from finhub.web.forms import (
+    FormError,
     form_text,
-    payment_errors,
-    post_once,
-    render_receipt,
+    headed,
+    key_after,
+    new_idempotency_key,
+    parse_amount,
 )
+from finhub.web.i18n import gettext
+from finhub.web.pages.send import payment_errors, post_once, render_receipt
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
 from finhub.web.session import CurrentUser
-from finhub.web.step_up import prove_from_form
+from finhub.web.step_up import STEP_UP_REQUIRED, StepUpFailed, with_step_up
 
 router = web_router()
 MAX_PAYLOAD = 512
@@ -143,15 +144,17 @@ async def pay(request: Request, user: CurrentUser) -> Response:
         body = qr_body(code, values["amount"], values["note"])
     except FormError as error:
         return _show_review(request, code, values, error.errors, status=422)
+    key = values["idempotency_key"]
     try:
-        await prove_from_form(api, form)
+        payment = await with_step_up(
+            api, form, lambda: post_once(api, "/v1/payments/qr", body, key)
+        )
+    except StepUpFailed as failed:
+        errors = pay_errors(failed.problem)
+        return _show_review(request, code, values, errors, step_up=True, status=422)
     except ApiProblem as problem:
-        return _show_review(request, code, values, pay_errors(problem), step_up=True, status=422)
-    try:
-        payment = await post_once(api, "/v1/payments/qr", body, values["idempotency_key"])
-    except ApiProblem as problem:
-        values["idempotency_key"] = new_idempotency_key()
-        if problem.code == STEP_UP:
+        values["idempotency_key"] = key_after(problem, key)
+        if problem.code == STEP_UP_REQUIRED:
             return _show_review(request, code, values, {}, step_up=True)
         return _show_review(request, code, values, pay_errors(problem), status=422)
     return redirect(request, f"/scan/paid/{payment['id']}", flash=N_("Payment sent."))
@@ -178,7 +181,5 @@ def _show_review(
     step_up: bool = False,
     status: int = 200,
 ) -> Response:
-    if errors and not errors.get(""):
-        errors[""] = gettext("Check the highlighted fields.")
-    context = {"code": code, "values": values, "errors": errors, "step_up": step_up}
+    context = {"code": code, "values": values, "errors": headed(errors), "step_up": step_up}
     return render(request, "scan/review.html", context, status=status)

@@ -21,12 +21,12 @@ from fastapi.responses import Response
 
 from finhub.web.client import Api, ApiProblem
 from finhub.web.errors import MESSAGES, field_errors
-from finhub.web.forms import FormError, new_idempotency_key, parse_amount
+from finhub.web.forms import FormError, key_after, new_idempotency_key, parse_amount
 from finhub.web.i18n import babel_locale, format_date, gettext, ngettext
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
 from finhub.web.session import CurrentUser
-from finhub.web.step_up import prove_from_form
+from finhub.web.step_up import STEP_UP_REQUIRED, StepUpFailed, with_step_up
 
 router = web_router()
 
@@ -65,7 +65,6 @@ API_FIELDS = {
     "rule": "repeat",
     "currency": "amount",
 }
-STEP_UP = "step_up_required"
 WALLET_ID = re.compile(r"^wal_[0-9A-Za-z]+$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
@@ -253,17 +252,17 @@ async def create(request: Request, user: CurrentUser) -> Response:
         body = values.request_body(server_now(request))
     except FormError as error:
         return await show_form(request, api, user.home_currency, values, error.errors, 422)
+    key = values.idempotency_key
     try:
-        await prove_from_form(api, form)
-    except ApiProblem as problem:
-        errors = field_errors(problem, PROBLEM_FIELDS)
+        await with_step_up(
+            api, form, lambda: api.post("/v1/payments/scheduled", body, idempotency_key=key)
+        )
+    except StepUpFailed as failed:
+        errors = field_errors(failed.problem, PROBLEM_FIELDS)
         return await show_form(request, api, user.home_currency, values, errors, 422, step_up=True)
-    try:
-        await api.post("/v1/payments/scheduled", body, idempotency_key=values.idempotency_key)
     except ApiProblem as problem:
-        # The API keeps this answer for the key: the next attempt needs a new one.
-        values.idempotency_key = new_idempotency_key()
-        if problem.code == STEP_UP:
+        values.idempotency_key = key_after(problem, key)
+        if problem.code == STEP_UP_REQUIRED:
             return await show_form(request, api, user.home_currency, values, {}, step_up=True)
         errors = schedule_errors(problem)
         status = 422 if problem.status < 500 else problem.status

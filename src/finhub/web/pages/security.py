@@ -9,28 +9,32 @@ page is sent with `Cache-Control: no-store`.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Path, Query, Request
 from fastapi.responses import Response
 
 from finhub.identity.scopes import SCOPES
-from finhub.web.client import Api, ApiProblem
-from finhub.web.errors import field_errors, message_for
-from finhub.web.forms import FormError, new_idempotency_key
+from finhub.web.client import Api
+from finhub.web.forms import (
+    FormError,
+    form_exact,
+    form_text,
+    headed,
+    key_after,
+    new_idempotency_key,
+)
 from finhub.web.i18n import gettext, lazy_gettext
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
 from finhub.web.session import CurrentUser
-from finhub.web.step_up import prove_from_form
+from finhub.web.step_up import Refusal, act, render_form
 
 router = web_router(prefix="/settings/security")
 
-T = TypeVar("T")
 ApiId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_]{1,64}$")]
 Cursor = Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_]{1,64}$")]
 HERE = "/settings/security"
@@ -102,11 +106,8 @@ EVENT_LABELS = {
     "invitation.accepted": lazy_gettext("Organisation invitation accepted"),
 }
 OTHER_EVENT = lazy_gettext("Account activity")
-# Codes whose general message (errors.MESSAGES) reads wrong on these pages.
-OWN_MESSAGES = {
-    "invalid_credentials": lazy_gettext("That password is not right."),
-    "invalid_pin": lazy_gettext("That PIN is not right."),
-}
+# The general message of `invalid_credentials` (errors.MESSAGES) is about signing in.
+PASSWORD_MESSAGES = {"invalid_credentials": lazy_gettext("That password is not right.")}
 BROWSERS = (
     ("Edg/", "Edge"),
     ("OPR/", "Opera"),
@@ -123,92 +124,6 @@ SYSTEMS = (
     ("CrOS", "ChromeOS"),
     ("Linux", "Linux"),
 )
-
-
-# --- acting through the API with step-up -------------------------------------------------------
-
-
-@dataclass
-class Refusal:
-    """The API refused an action: messages per field ("" = the whole form), and whether the
-    form should ask the person to confirm it's them (step-up)."""
-
-    errors: dict[str, str]
-    step_up: bool = False
-
-
-@dataclass
-class StepUpFields:
-    """Which form on a page shows the step-up fields (only one may: their ids are fixed)."""
-
-    form: str = ""
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-async def act(
-    api: Api,
-    form: Mapping[str, Any],
-    action: Callable[[], Awaitable[T]],
-    fields: dict[str, str] | None = None,
-) -> T | Refusal:
-    """Runs `action`. When the API asks for step-up and the form carries an answer, proves it
-    and runs the action once more. The action goes first so a code is only spent when needed
-    (a used authenticator code can't be used twice)."""
-    try:
-        return await action()
-    except ApiProblem as problem:
-        refusal = _refusal(problem, fields)
-        if not refusal.step_up or not str(form.get("step_up_code") or "").strip():
-            return refusal
-    try:
-        await prove_from_form(api, form)
-    except ApiProblem as problem:
-        _reraise_unexpected(problem)
-        message = _message(problem)
-        return Refusal({"step_up_code": message, "": message}, step_up=True)
-    try:
-        return await action()
-    except ApiProblem as problem:
-        return _refusal(problem, fields)
-
-
-def _refusal(problem: ApiProblem, fields: dict[str, str] | None) -> Refusal:
-    _reraise_unexpected(problem)
-    if problem.code == "step_up_required":
-        return Refusal({"": message_for(problem)}, step_up=True)
-    own = OWN_MESSAGES.get(problem.code)
-    if own is None:
-        return Refusal(field_errors(problem, fields))
-    where = (fields or {}).get(problem.code, "")
-    return Refusal({where: str(own), "": str(own)})
-
-
-def _reraise_unexpected(problem: ApiProblem) -> None:
-    """Signed out or a server failure: the app's error handling shows those pages."""
-    if problem.status == 401 or problem.status >= 500:
-        raise problem
-
-
-def _message(problem: ApiProblem) -> str:
-    own = OWN_MESSAGES.get(problem.code)
-    return str(own) if own is not None else message_for(problem)
-
-
-def text(form: Mapping[str, Any], name: str) -> str:
-    """A typed value without the spaces around it."""
-    return exact(form, name).strip()
-
-
-def exact(form: Mapping[str, Any], name: str) -> str:
-    """A password exactly as typed: spaces are part of it."""
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-def step_up_context(form_name: str, refusal: Refusal | None) -> StepUpFields:
-    if refusal is None or not refusal.step_up:
-        return StepUpFields()
-    return StepUpFields(form_name, refusal.errors)
 
 
 # --- overview ----------------------------------------------------------------------------------
@@ -243,22 +158,23 @@ async def password_page(request: Request, user: CurrentUser) -> Response:
 @router.post("/password")
 async def change_password(request: Request, user: CurrentUser) -> Response:
     form = await request.form()
-    current, new = exact(form, "current_password"), exact(form, "new_password")
+    current, new = form_exact(form, "current_password"), form_exact(form, "new_password")
     errors: dict[str, str] = {}
     if not current:
         errors["current_password"] = gettext("Enter your current password.")
-    if new != exact(form, "new_password_again"):
+    if new != form_exact(form, "new_password_again"):
         errors["new_password_again"] = gettext("The new passwords don't match.")
     if not errors:
         api = Api(request)
         body = {"current_password": current, "new_password": new}
-        outcome = await act(api, form, lambda: api.post("/v1/me/password", body), PASSWORD_FIELDS)
+        outcome = await act(
+            api, form, lambda: api.post("/v1/me/password", body), PASSWORD_FIELDS, PASSWORD_MESSAGES
+        )
         if not isinstance(outcome, Refusal):
             flash = N_("Your password was changed. Your other devices were signed out.")
             return redirect(request, HERE, flash=flash)
         errors = outcome.errors
-    errors.setdefault("", gettext("Check the highlighted fields."))
-    return render(request, "security/password.html", {"errors": errors}, status=422)
+    return render(request, "security/password.html", {"errors": headed(errors)}, status=422)
 
 
 PASSWORD_FIELDS = {
@@ -279,12 +195,9 @@ async def two_step_page(request: Request, user: CurrentUser) -> Response:
     return await _two_step(request)
 
 
-async def _two_step(
-    request: Request, *, errors: dict[str, str] | None = None, step_up: StepUpFields | None = None
-) -> Response:
+async def _two_step(request: Request, refusal: Refusal | None = None, form: str = "") -> Response:
     factors = await Api(request).get("/v1/me/factors")
-    context = {"factors": factors, "errors": errors or {}, "step_up": step_up or StepUpFields()}
-    return render(request, "security/two_step.html", context, status=422 if errors else 200)
+    return render_form(request, "security/two_step.html", {"factors": factors}, refusal, form)
 
 
 @router.post("/two-step/start")
@@ -293,30 +206,23 @@ async def start_totp(request: Request, user: CurrentUser) -> Response:
     api = Api(request)
     started = await act(api, form, lambda: api.post("/v1/me/factors/totp"))
     if isinstance(started, Refusal):
-        return await _two_step(
-            request, errors=started.errors, step_up=step_up_context("start", started)
-        )
+        return await _two_step(request, started, "start")
     return _totp_setup(request, started)
 
 
 def _totp_setup(
-    request: Request,
-    started: dict[str, Any] | None,
-    *,
-    errors: dict[str, str] | None = None,
-    step_up: StepUpFields | None = None,
+    request: Request, started: dict[str, Any] | None, refusal: Refusal | None = None
 ) -> Response:
     """The QR code and secret (only in the answer that made them), and the confirm form."""
-    context = {"setup": started, "errors": errors or {}, "step_up": step_up or StepUpFields()}
-    return render(request, "security/totp_setup.html", context, status=422 if errors else 200)
+    return render_form(request, "security/totp_setup.html", {"setup": started}, refusal, "confirm")
 
 
 @router.post("/two-step/confirm")
 async def confirm_totp(request: Request, user: CurrentUser) -> Response:
     form = await request.form()
-    code = text(form, "code").replace(" ", "")
+    code = form_text(form, "code").replace(" ", "")
     if not code:
-        return _totp_setup(request, None, errors={"code": gettext("Enter the 6-digit code.")})
+        return _totp_setup(request, None, Refusal({"code": gettext("Enter the 6-digit code.")}))
     api = Api(request)
     confirmed = await act(
         api,
@@ -325,9 +231,7 @@ async def confirm_totp(request: Request, user: CurrentUser) -> Response:
         {"invalid_second_factor": "code", "code_already_used": "code"},
     )
     if isinstance(confirmed, Refusal):
-        return _totp_setup(
-            request, None, errors=confirmed.errors, step_up=step_up_context("confirm", confirmed)
-        )
+        return _totp_setup(request, None, confirmed)
     return _recovery_codes(request, confirmed.get("recovery_codes") or [], first_time=True)
 
 
@@ -342,9 +246,7 @@ async def disable_totp(request: Request, user: CurrentUser) -> Response:
     api = Api(request)
     outcome = await act(api, form, lambda: api.delete("/v1/me/factors/totp"))
     if isinstance(outcome, Refusal):
-        return await _two_step(
-            request, errors=outcome.errors, step_up=step_up_context("disable", outcome)
-        )
+        return await _two_step(request, outcome, "disable")
     return redirect(
         request, f"{HERE}/two-step", flash=N_("Two-step verification is now turned off.")
     )
@@ -356,7 +258,7 @@ async def new_recovery_codes(request: Request, user: CurrentUser) -> Response:
     api = Api(request)
     made = await act(api, form, lambda: api.post("/v1/me/factors/recovery-codes"))
     if isinstance(made, Refusal):
-        return await _two_step(request, errors=made.errors, step_up=step_up_context("codes", made))
+        return await _two_step(request, made, "codes")
     return _recovery_codes(request, made.get("codes") or [], first_time=False)
 
 
@@ -370,39 +272,25 @@ async def passkeys_page(request: Request, user: CurrentUser) -> Response:
 
 async def _passkeys(
     request: Request,
-    *,
-    errors: dict[str, str] | None = None,
-    step_up: StepUpFields | None = None,
+    refusal: Refusal | None = None,
+    form: str = "",
     values: dict[str, str] | None = None,
-    error_for: str = "",
 ) -> Response:
-    """The passkey list. `error_for` is the form the errors belong to: "add" or a passkey id."""
+    """The passkey list; `form` is the one refused: "add" or a passkey id."""
     listed = await Api(request).get("/v1/me/passkeys", {"limit": 100})
-    context = {
-        "passkeys": listed["data"],
-        "errors": errors or {},
-        "error_for": error_for,
-        "step_up": step_up or StepUpFields(),
-        "values": values or {},
-    }
-    return render(request, "security/passkeys.html", context, status=422 if errors else 200)
+    context = {"passkeys": listed["data"], "values": values or {}}
+    return render_form(request, "security/passkeys.html", context, refusal, form)
 
 
 @router.post("/passkeys/new")
 async def passkey_options(request: Request, user: CurrentUser) -> Response:
     """Options for the browser to create a passkey with (step-up first when asked)."""
     form = await request.form()
-    name = text(form, "name") or gettext("Passkey")
+    name = form_text(form, "name") or gettext("Passkey")
     api = Api(request)
     options = await act(api, form, lambda: api.post("/v1/me/passkeys/registration-options"))
     if isinstance(options, Refusal):
-        return await _passkeys(
-            request,
-            errors=options.errors,
-            step_up=step_up_context("add", options),
-            values={"name": name},
-            error_for="add",
-        )
+        return await _passkeys(request, options, "add", values={"name": name})
     context = {"name": name[:100], "options": options["public_key"], "errors": {}}
     return render(request, "security/passkey_create.html", context)
 
@@ -411,34 +299,34 @@ async def passkey_options(request: Request, user: CurrentUser) -> Response:
 async def register_passkey(request: Request, user: CurrentUser) -> Response:
     """Keeps the passkey the browser created (`security.js` fills in `credential`)."""
     form = await request.form()
-    name = text(form, "name")[:100] or gettext("Passkey")
+    name = form_text(form, "name")[:100] or gettext("Passkey")
     try:
-        credential = orjson.loads(text(form, "credential"))
+        credential = orjson.loads(form_text(form, "credential"))
     except orjson.JSONDecodeError:
         credential = None
     if not isinstance(credential, dict):
         message = gettext("Your browser didn't create a passkey. Try again.")
-        return await _passkeys(request, errors={"": message}, error_for="add")
+        return await _passkeys(request, Refusal({"": message}), "add")
     api = Api(request)
     body = {"credential": credential, "name": name}
     made = await act(api, form, lambda: api.post("/v1/me/passkeys", body))
     if isinstance(made, Refusal):
-        return await _passkeys(request, errors=made.errors, error_for="add")
+        return await _passkeys(request, made, "add")
     return redirect(request, f"{HERE}/passkeys", flash=N_("Your passkey was added."))
 
 
 @router.post("/passkeys/{passkey_id}/rename")
 async def rename_passkey(request: Request, user: CurrentUser, passkey_id: ApiId) -> Response:
     form = await request.form()
-    name = text(form, "name")
+    name = form_text(form, "name")
     if not name:
-        errors = {"name": gettext("Enter a name."), "": gettext("Check the highlighted fields.")}
-        return await _passkeys(request, errors=errors, error_for=passkey_id)
+        errors = headed({"name": gettext("Enter a name.")})
+        return await _passkeys(request, Refusal(errors), passkey_id)
     api = Api(request)
     path = f"/v1/me/passkeys/{passkey_id}"
     renamed = await act(api, form, lambda: api.patch(path, {"name": name}))
     if isinstance(renamed, Refusal):
-        return await _passkeys(request, errors=renamed.errors, error_for=passkey_id)
+        return await _passkeys(request, renamed, passkey_id)
     return redirect(request, f"{HERE}/passkeys", flash=N_("Your passkey was renamed."))
 
 
@@ -448,12 +336,7 @@ async def delete_passkey(request: Request, user: CurrentUser, passkey_id: ApiId)
     api = Api(request)
     removed = await act(api, form, lambda: api.delete(f"/v1/me/passkeys/{passkey_id}"))
     if isinstance(removed, Refusal):
-        return await _passkeys(
-            request,
-            errors=removed.errors,
-            step_up=step_up_context(passkey_id, removed),
-            error_for=passkey_id,
-        )
+        return await _passkeys(request, removed, passkey_id)
     return redirect(request, f"{HERE}/passkeys", flash=N_("Your passkey was removed."))
 
 
@@ -465,12 +348,11 @@ async def devices_page(request: Request, user: CurrentUser) -> Response:
     return await _devices(request)
 
 
-async def _devices(request: Request, *, errors: dict[str, str] | None = None) -> Response:
+async def _devices(request: Request, refusal: Refusal | None = None) -> Response:
     listed = await Api(request).get("/v1/me/sessions", {"limit": 100})
     devices = [{**item, "device": device_name(item.get("user_agent"))} for item in listed["data"]]
     devices.sort(key=lambda item: not item["current"])  # this device first
-    context = {"devices": devices, "errors": errors or {}}
-    return render(request, "security/devices.html", context, status=422 if errors else 200)
+    return render_form(request, "security/devices.html", {"devices": devices}, refusal)
 
 
 @router.post("/devices/{session_id}/sign-out")
@@ -479,7 +361,7 @@ async def sign_out_device(request: Request, user: CurrentUser, session_id: ApiId
     api = Api(request)
     ended = await act(api, form, lambda: api.delete(f"/v1/me/sessions/{session_id}"))
     if isinstance(ended, Refusal):
-        return await _devices(request, errors=ended.errors)
+        return await _devices(request, ended)
     return redirect(request, f"{HERE}/devices", flash=N_("That device was signed out."))
 
 
@@ -489,7 +371,7 @@ async def sign_out_other_devices(request: Request, user: CurrentUser) -> Respons
     api = Api(request)
     ended = await act(api, form, lambda: api.post("/v1/me/sessions/revoke-others"))
     if isinstance(ended, Refusal):
-        return await _devices(request, errors=ended.errors)
+        return await _devices(request, ended)
     return redirect(request, f"{HERE}/devices", flash=N_("Your other devices were signed out."))
 
 
@@ -512,21 +394,9 @@ async def pin_page(request: Request, user: CurrentUser) -> Response:
     return await _pin(request)
 
 
-async def _pin(
-    request: Request,
-    *,
-    errors: dict[str, str] | None = None,
-    step_up: StepUpFields | None = None,
-    error_for: str = "",
-) -> Response:
+async def _pin(request: Request, refusal: Refusal | None = None, form: str = "") -> Response:
     factors = await Api(request).get("/v1/me/factors")
-    context = {
-        "factors": factors,
-        "errors": errors or {},
-        "error_for": error_for,
-        "step_up": step_up or StepUpFields(),
-    }
-    return render(request, "security/pin.html", context, status=422 if errors else 200)
+    return render_form(request, "security/pin.html", {"factors": factors}, refusal, form)
 
 
 PIN_FIELDS = {
@@ -545,31 +415,30 @@ async def set_pin(request: Request, user: CurrentUser) -> Response:
     try:
         body = _pin_body(form)
     except FormError as error:
-        return await _pin(request, errors=error.errors, error_for="set")
+        return await _pin(request, Refusal(error.errors), "set")
     api = Api(request)
-    outcome = await act(api, form, lambda: api.put("/v1/me/pin", body), PIN_FIELDS)
+    outcome = await act(
+        api, form, lambda: api.put("/v1/me/pin", body), PIN_FIELDS, PASSWORD_MESSAGES
+    )
     if isinstance(outcome, Refusal):
-        return await _pin(
-            request, errors=outcome.errors, step_up=step_up_context("set", outcome), error_for="set"
-        )
+        return await _pin(request, outcome, "set")
     return redirect(request, f"{HERE}/pin", flash=N_("Your payment PIN is saved."))
 
 
 def _pin_body(form: Mapping[str, Any]) -> dict[str, str]:
-    pin = text(form, "pin")
+    pin = form_text(form, "pin")
     errors: dict[str, str] = {}
     if not PIN_PATTERN.match(pin):
         errors["pin"] = gettext("Enter 6 digits.")
-    elif pin != text(form, "pin_again"):
+    elif pin != form_text(form, "pin_again"):
         errors["pin_again"] = gettext("The PINs don't match.")
     if errors:
-        errors[""] = gettext("Check the highlighted fields.")
-        raise FormError(errors)
+        raise FormError(headed(errors))
     body = {"pin": pin}
-    if text(form, "current_pin"):
-        body["current_pin"] = text(form, "current_pin")
-    if exact(form, "password"):
-        body["password"] = exact(form, "password")
+    if form_text(form, "current_pin"):
+        body["current_pin"] = form_text(form, "current_pin")
+    if form_exact(form, "password"):
+        body["password"] = form_exact(form, "password")
     return body
 
 
@@ -579,12 +448,7 @@ async def remove_pin(request: Request, user: CurrentUser) -> Response:
     api = Api(request)
     outcome = await act(api, form, lambda: api.delete("/v1/me/pin"))
     if isinstance(outcome, Refusal):
-        return await _pin(
-            request,
-            errors=outcome.errors,
-            step_up=step_up_context("remove", outcome),
-            error_for="remove",
-        )
+        return await _pin(request, outcome, "remove")
     return redirect(request, f"{HERE}/pin", flash=N_("Your payment PIN was removed."))
 
 
@@ -598,24 +462,21 @@ async def api_keys_page(request: Request, user: CurrentUser) -> Response:
 
 async def _api_keys(
     request: Request,
-    *,
-    errors: dict[str, str] | None = None,
-    step_up: StepUpFields | None = None,
+    refusal: Refusal | None = None,
+    form: str = "",
     values: dict[str, Any] | None = None,
-    error_for: str = "",
 ) -> Response:
+    """The key list and the form that makes one; `form` is the one refused: "create" or a key's
+    id."""
     listed = await Api(request).get("/v1/api-keys", {"limit": 100})
     context = {
         "keys": listed["data"],
         "scopes": _scope_choices(),
-        "errors": errors or {},
-        "error_for": error_for,
-        "step_up": step_up or StepUpFields(),
         "values": values or {"mode": "live", "scopes": []},
         "idempotency_key": (values or {}).get("idempotency_key") or new_idempotency_key(),
         "today": date.today().isoformat(),
     }
-    return render(request, "security/api_keys.html", context, status=422 if errors else 200)
+    return render_form(request, "security/api_keys.html", context, refusal, form)
 
 
 def _scope_choices() -> list[tuple[str, str]]:
@@ -632,19 +493,19 @@ API_KEY_FIELDS = {
 @router.post("/api-keys")
 async def create_api_key(request: Request, user: CurrentUser) -> Response:
     form = await request.form()
-    idempotency_key = text(form, "idempotency_key") or new_idempotency_key()
+    idempotency_key = form_text(form, "idempotency_key") or new_idempotency_key()
     values: dict[str, Any] = {
-        "name": text(form, "name"),
-        "mode": text(form, "mode") or "live",
+        "name": form_text(form, "name"),
+        "mode": form_text(form, "mode") or "live",
         "scopes": [s for s in form.getlist("scopes") if isinstance(s, str)],
-        "expires_at": text(form, "expires_at"),
-        "allowed_ips": text(form, "allowed_ips"),
+        "expires_at": form_text(form, "expires_at"),
+        "allowed_ips": form_text(form, "allowed_ips"),
         "idempotency_key": idempotency_key,
     }
     try:
         body = _api_key_body(values)
     except FormError as error:
-        return await _api_keys(request, errors=error.errors, values=values, error_for="create")
+        return await _api_keys(request, Refusal(error.errors), "create", values)
     api = Api(request)
     issued = await act(
         api,
@@ -653,22 +514,9 @@ async def create_api_key(request: Request, user: CurrentUser) -> Response:
         API_KEY_FIELDS,
     )
     if isinstance(issued, Refusal):
-        values["idempotency_key"] = _key_for_retry(issued, idempotency_key)
-        return await _api_keys(
-            request,
-            errors=issued.errors,
-            step_up=step_up_context("create", issued),
-            values=values,
-            error_for="create",
-        )
+        values["idempotency_key"] = key_after(issued.problem, idempotency_key)
+        return await _api_keys(request, issued, "create", values)
     return render(request, "security/api_key_secret.html", {"key": issued, "rolled": False})
-
-
-def _key_for_retry(refusal: Refusal, key: str) -> str:
-    """The idempotency key the re-shown form carries: the API keeps the answer to a refused
-    request under its key (so corrected values need a new one), except when it asked for
-    step-up, which it checks before the key is claimed."""
-    return key if refusal.step_up else new_idempotency_key()
 
 
 def _api_key_body(values: dict[str, Any]) -> dict[str, Any]:
@@ -695,8 +543,7 @@ def _api_key_body(values: dict[str, Any]) -> dict[str, Any]:
             end = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=UTC)
             body["expires_at"] = end.isoformat()
     if errors:
-        errors[""] = gettext("Check the highlighted fields.")
-        raise FormError(errors)
+        raise FormError(headed(errors))
     return body
 
 
@@ -706,7 +553,7 @@ async def revoke_api_key(request: Request, user: CurrentUser, key_id: ApiId) -> 
     api = Api(request)
     revoked = await act(api, form, lambda: api.post(f"/v1/api-keys/{key_id}/revoke"))
     if isinstance(revoked, Refusal):
-        return await _api_keys(request, errors=revoked.errors, error_for=key_id)
+        return await _api_keys(request, revoked, key_id)
     return redirect(request, f"{HERE}/api-keys", flash=N_("The API key was revoked."))
 
 
@@ -717,29 +564,22 @@ async def roll_page(request: Request, user: CurrentUser, key_id: ApiId) -> Respo
 
 
 def _roll_form(
-    request: Request,
-    key: dict[str, Any],
-    values: dict[str, str],
-    *,
-    errors: dict[str, str] | None = None,
-    step_up: StepUpFields | None = None,
+    request: Request, key: dict[str, Any], values: dict[str, str], refusal: Refusal | None = None
 ) -> Response:
     context = {
         "key": key,
         "values": values,
         "grace_periods": [(str(seconds), str(label)) for seconds, label in GRACE_PERIODS.items()],
-        "errors": errors or {},
-        "step_up": step_up or StepUpFields(),
     }
-    return render(request, "security/api_key_roll.html", context, status=422 if errors else 200)
+    return render_form(request, "security/api_key_roll.html", context, refusal, "roll")
 
 
 @router.post("/api-keys/{key_id}/roll")
 async def roll_api_key(request: Request, user: CurrentUser, key_id: ApiId) -> Response:
     form = await request.form()
     values = {
-        "grace": text(form, "grace") or "0",
-        "idempotency_key": text(form, "idempotency_key") or new_idempotency_key(),
+        "grace": form_text(form, "grace") or "0",
+        "idempotency_key": form_text(form, "idempotency_key") or new_idempotency_key(),
     }
     grace = int(values["grace"]) if values["grace"] in map(str, GRACE_PERIODS) else 0
     api = Api(request)
@@ -754,10 +594,9 @@ async def roll_api_key(request: Request, user: CurrentUser, key_id: ApiId) -> Re
         {"invalid_grace_period": "grace"},
     )
     if isinstance(rolled, Refusal):
-        values["idempotency_key"] = _key_for_retry(rolled, values["idempotency_key"])
+        values["idempotency_key"] = key_after(rolled.problem, values["idempotency_key"])
         key = await api.get(f"/v1/api-keys/{key_id}")
-        step_up = step_up_context("roll", rolled)
-        return _roll_form(request, key, values, errors=rolled.errors, step_up=step_up)
+        return _roll_form(request, key, values, rolled)
     return render(request, "security/api_key_secret.html", {"key": rolled, "rolled": True})
 
 

@@ -2,10 +2,10 @@
 payments) → the receipt.
 
 The idempotency key is made when the form is first shown and travels through the review to the
-confirm, so a double click or a resubmitted confirm pays once. Any final answer of the API (a
-payment, or an error it keeps for replays, step-up included) retires the key: the next attempt
-gets a new one. The receipt is a page of its own (post/redirect/get), found through the
-payer's activity.
+confirm, so a double click or a resubmitted confirm pays once. An error the API keeps for
+replays retires the key (`key_after`): the next attempt gets a new one; after a step-up the
+payment is retried with the same key. The receipt is a page of its own (post/redirect/get),
+found through the payer's activity.
 """
 
 from __future__ import annotations
@@ -20,12 +20,19 @@ from fastapi.responses import Response
 
 from finhub.web.client import Api, ApiProblem
 from finhub.web.errors import field_errors
-from finhub.web.forms import FormError, new_idempotency_key, parse_amount
+from finhub.web.forms import (
+    FormError,
+    form_text,
+    headed,
+    key_after,
+    new_idempotency_key,
+    parse_amount,
+)
 from finhub.web.i18n import format_money, gettext
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
 from finhub.web.session import CurrentUser
-from finhub.web.step_up import prove_from_form
+from finhub.web.step_up import STEP_UP_REQUIRED, StepUpFailed, with_step_up
 
 router = web_router()
 
@@ -53,7 +60,6 @@ PAYMENT_FIELDS = {
 FORM_NAMES = {"to": "recipient", "from": "recipient", "currency": "amount"}
 # Codes answered while the same key is still being worked on: wait for the first answer.
 IN_PROGRESS = "idempotency_key_in_use"
-STEP_UP = "step_up_required"
 RECENT_LINES = 30
 RECENT_PICKS = 5
 WALLET_ID = re.compile(r"^wal_[0-9A-Za-z]+$")
@@ -155,11 +161,6 @@ async def render_receipt(
     return render(request, "send/receipt.html", {"line": line, "title": title, "back": back})
 
 
-def form_text(form: Any, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 # --- recipients -------------------------------------------------------------------------------
 
 
@@ -258,17 +259,17 @@ async def confirm(request: Request, user: CurrentUser) -> Response:
         body = _payment_body(values)
     except FormError as error:
         return await _show_form(request, api, user.home_currency, values, error.errors, 422)
+    key = values["idempotency_key"]
     try:
-        await prove_from_form(api, form)
-    except ApiProblem as problem:
-        errors = payment_errors(problem)
+        payment = await with_step_up(
+            api, form, lambda: post_once(api, "/v1/payments/p2p", body, key)
+        )
+    except StepUpFailed as failed:
+        errors = payment_errors(failed.problem)
         return await _show_review(request, api, values, body, errors, step_up=True, status=422)
-    try:
-        payment = await post_once(api, "/v1/payments/p2p", body, values["idempotency_key"])
     except ApiProblem as problem:
-        # The API keeps this answer for the key: the next attempt needs a new one.
-        values["idempotency_key"] = new_idempotency_key()
-        if problem.code == STEP_UP:
+        values["idempotency_key"] = key_after(problem, key)
+        if problem.code == STEP_UP_REQUIRED:
             return await _show_review(request, api, values, body, {}, step_up=True)
         errors = payment_errors(problem)
         status = 422 if problem.status < 500 else problem.status
@@ -329,11 +330,9 @@ async def _show_form(
     values.setdefault("idempotency_key", new_idempotency_key())
     if not values.get("currency"):
         values["currency"] = home_currency
-    if errors and not errors.get(""):
-        errors[""] = gettext("Check the highlighted fields.")
     context = {
         "values": values,
-        "errors": errors,
+        "errors": headed(errors),
         "balances": held,
         "currencies": currency_choices(held, home_currency),
         "recents": recents if recents is not None else [],

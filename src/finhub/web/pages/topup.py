@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from finhub.web.client import Api, ApiProblem
 from finhub.web.errors import field_errors
-from finhub.web.forms import FormError, new_idempotency_key, parse_amount
+from finhub.web.forms import FormError, key_after, new_idempotency_key, parse_amount
 from finhub.web.i18n import gettext
 from finhub.web.i18n import lazy_gettext as _
 from finhub.web.rendering import N_, redirect, render
@@ -81,17 +81,6 @@ BRANDS = {
     "unionpay": "UnionPay",
 }
 EXPIRY = re.compile(r"^\s*(\d{1,2})\s*[/.\-]?\s*(\d{2}|\d{4})\s*$")
-# Answers the API never keeps for a replay of the same Idempotency-Key (api.TRANSIENT).
-TRANSIENT_STATUSES = (409, 429)
-
-
-def key_after(problem: ApiProblem, key: str) -> str:
-    """The idempotency key for the next submit of a form the API refused. The API keeps a
-    refusal under its key and would replay it, so a corrected form needs a new key; a
-    transient refusal (409, 429) or a server error is not kept, and the same key is safe."""
-    if problem.status >= 500 or problem.status in TRANSIENT_STATUSES:
-        return key
-    return new_idempotency_key()
 
 
 def test_mode(request: Request) -> bool:

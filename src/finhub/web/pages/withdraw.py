@@ -16,15 +16,14 @@ from fastapi.responses import Response
 
 from finhub.web.client import Api, ApiProblem
 from finhub.web.errors import field_errors, message_for
-from finhub.web.forms import FormError, new_idempotency_key, parse_amount
+from finhub.web.forms import FormError, form_text, key_after, new_idempotency_key, parse_amount
 from finhub.web.i18n import gettext
 from finhub.web.i18n import lazy_gettext as _
 from finhub.web.pages.payees import as_printed
-from finhub.web.pages.topup import key_after
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
 from finhub.web.session import CurrentUser, WebUser
-from finhub.web.step_up import prove_from_form
+from finhub.web.step_up import STEP_UP_REQUIRED, StepUpFailed, with_step_up
 
 router = web_router()
 
@@ -89,25 +88,23 @@ async def confirm(request: Request, user: CurrentUser) -> Response:
         payee = await _chosen_payee(api, values)
     except FormError as error:
         return await _form(request, user, values, error.errors, status=422)
+    body = {
+        "payee_id": payee["id"],
+        "amount": amount,
+        "currency": values["currency"],
+        "note": values["note"] or None,
+    }
+    key = values["idempotency_key"]
     try:
-        await prove_from_form(api, form)
-    except ApiProblem as problem:
-        errors = {"step_up_code": message_for(problem)}
-        return await _review(request, values, payee, amount, errors, step_up=True, status=422)
-    try:
-        withdrawal = await api.post(
-            "/v1/payments/withdrawals",
-            {
-                "payee_id": payee["id"],
-                "amount": amount,
-                "currency": values["currency"],
-                "note": values["note"] or None,
-            },
-            idempotency_key=values["idempotency_key"],
+        withdrawal = await with_step_up(
+            api, form, lambda: api.post("/v1/payments/withdrawals", body, idempotency_key=key)
         )
+    except StepUpFailed as failed:
+        errors = {"step_up_code": message_for(failed.problem)}
+        return await _review(request, values, payee, amount, errors, step_up=True, status=422)
     except ApiProblem as problem:
-        values["idempotency_key"] = key_after(problem, values["idempotency_key"])
-        if problem.code == "step_up_required":
+        values["idempotency_key"] = key_after(problem, key)
+        if problem.code == STEP_UP_REQUIRED:
             return await _review(request, values, payee, amount, {}, step_up=True)
         errors = field_errors(problem, WITHDRAWAL_FIELDS)
         return await _form(request, user, values, errors, status=422)
@@ -151,9 +148,9 @@ async def cancel(request: Request, payment_id: str, user: CurrentUser) -> Respon
 
 
 def _values(form: Mapping[str, Any]) -> dict[str, str]:
-    values = {name: str(form.get(name) or "").strip() for name in FORM_KEYS}
+    values = {name: form_text(form, name) for name in FORM_KEYS}
     values["currency"] = values["currency"] or "EUR"
-    values["idempotency_key"] = str(form.get("idempotency_key") or new_idempotency_key())
+    values["idempotency_key"] = form_text(form, "idempotency_key") or new_idempotency_key()
     return values
 
 

@@ -3,20 +3,16 @@ password, a second factor or a passkey, sign-out, password reset and the first-r
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyotp
 import pytest
-import uvicorn
 from httpx import ASGITransport, AsyncClient
-from playwright.async_api import Browser, BrowserContext, Page, Route, expect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from playwright.async_api import Page, Route, expect
 
 from finhub.config import Settings
 from finhub.identity import passwords
@@ -31,96 +27,18 @@ from tests.web.conftest import (
     DESKTOP,
     PHONE,
     VIEWPORTS,
-    ConsoleErrors,
     PageFactory,
     PersonFactory,
-    WebPerson,
     assert_accessible,
-    open_context,
     shoot,
 )
+from tests.web.shared_support import csrf_of
 
 PASSWORD = "correct horse battery staple 42"
 NEW_PASSWORD = "a quiet lake under purple sky"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-# Chromium logs every 4xx answer as a console error; a form shown again with its errors
-# answers 422 on purpose, so that line (and only that) is expected.
-EXPECTED_REFUSAL = re.compile(r"^Failed to load resource: .* status of 422")
-
-
-def _unwrapped(app: Any) -> tuple[ASGIApp, dict[str, Any]]:
-    """The app inside the lifespan manager's wrapper, and the one state dict that wrapper
-    hands to every request."""
-    cells = [cell.cell_contents for cell in app.__closure__ or ()]
-    return next(c for c in cells if callable(c)), next(c for c in cells if isinstance(c, dict))
-
-
-@pytest.fixture(name="live_server", scope="module")
-async def live_server_with_request_state(app: Any) -> AsyncIterator[str]:
-    """The app served as uvicorn serves it in production: each request with a state of its
-    own. Through the lifespan manager's wrapper, `request.state.web_user` of one request would
-    still be there in the next, and a page would show the person of an earlier test."""
-    inner, _ = _unwrapped(app)
-
-    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-        await inner({**scope, "state": {}}, receive, send)
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(serve, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await task
-
-
-@pytest.fixture(name="open_page")
-async def open_page_allowing_422(browser: Browser, live_server: str) -> AsyncIterator[PageFactory]:
-    """The harness's `open_page`, except that the 422 of a refused form is no failure."""
-    opened: list[tuple[BrowserContext, ConsoleErrors]] = []
-
-    async def make(person: WebPerson | None = None, viewport: dict[str, int] = DESKTOP) -> Page:
-        token = person.token if person else None
-        context, errors = await open_context(browser, live_server, viewport, token)
-        opened.append((context, errors))
-        return await context.new_page()
-
-    yield make
-    problems = [e for _, errors in opened for e in errors if not EXPECTED_REFUSAL.match(e)]
-    for context, _ in opened:
-        await context.close()
-    assert not problems, f"the browser console reported errors: {problems}"
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_state(app: Any) -> Iterator[None]:
-    """In-process clients still share the wrapper's state: each test starts and ends
-    without a cached person."""
-    _, state = _unwrapped(app)
-    for key in ("web_user", "unread"):
-        state.pop(key, None)
-    yield
-    for key in ("web_user", "unread"):
-        state.pop(key, None)
-
-
-async def snap(page: Page, name: str) -> None:
-    """`shoot`, then drop the empty `style` attributes Playwright leaves on inputs when it
-    hides the caret: on the next swap of the same page HTMX would carry them over to the new
-    inputs, which the Content-Security-Policy reports as an inline style."""
-    await shoot(page, name)
-    await page.evaluate(
-        "document.querySelectorAll('[style=\"\"]').forEach(e => e.removeAttribute('style'))"
-    )
 
 
 async def person_with_password(
@@ -156,17 +74,15 @@ async def web_client(app: Any) -> AsyncIterator[AsyncClient]:
         yield client
 
 
-async def csrf_of(client: AsyncClient, path: str = "/sign-in") -> str:
-    page = await client.get(path)
-    match = CSRF.search(page.text)
-    assert match is not None, page.text
-    return match.group(1)
+async def csrf_for(client: AsyncClient, path: str = "/sign-in") -> str:
+    """The CSRF token of the form on `path`, as the client sees the page."""
+    return csrf_of(await client.get(path))
 
 
 async def web_sign_in(
     client: AsyncClient, email: str, password: str = PASSWORD, next_path: str = ""
 ) -> Any:
-    token = await csrf_of(client)
+    token = await csrf_for(client)
     return await client.post(
         "/sign-in",
         data={"email": email, "password": password, "next": next_path, "csrf_token": token},
@@ -235,7 +151,7 @@ async def test_public_pages_render_accessibly(
     await page.goto(path)
     await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     await assert_accessible(page)
-    await snap(page, f"auth-{name}-{size}")
+    await shoot(page, f"auth-{name}-{size}")
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= VIEWPORTS[size]["width"], "the page scrolls sideways"
 
@@ -266,7 +182,7 @@ async def test_the_welcome_tour(
     await expect(page.get_by_text("Step 1 of 4")).to_be_visible()
     await expect(page.get_by_text("Euro")).to_be_visible()  # the home currency
     await assert_accessible(page)
-    await snap(page, f"auth-welcome-{size}")
+    await shoot(page, f"auth-welcome-{size}")
     for title in ("Add money", "Turn on two-step verification", "Send and request money"):
         await page.get_by_role("button", name="Next").click()
         await expect(page.get_by_role("heading", level=2)).to_have_text(title)
@@ -310,7 +226,7 @@ async def test_sign_up_in_thai_and_chinese_fits_a_phone(
     await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
     await expect(page.locator("html")).to_have_attribute("lang", language)
     await assert_accessible(page)
-    await snap(page, f"auth-sign-up-{language}-phone")
+    await shoot(page, f"auth-sign-up-{language}-phone")
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
@@ -342,7 +258,7 @@ async def test_sign_up_verify_sign_in_and_welcome(open_page: PageFactory, db: Da
     await page.get_by_role("button", name="Confirm my email address").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Email address confirmed")
     await assert_accessible(page)
-    await snap(page, "auth-verify-email-verified-phone")
+    await shoot(page, "auth-verify-email-verified-phone")
     user = await user_row(db, email)
     assert user is not None
     assert user["status"] == "active"
@@ -404,14 +320,14 @@ async def test_sign_up_shows_errors_next_to_the_fields(
         "This password is too common. Choose one that is hard to guess."
     )
     await assert_accessible(page)
-    await snap(page, "auth-sign-up-errors-desktop")
+    await shoot(page, "auth-sign-up-errors-desktop")
     assert await user_row(db, email) is None
 
 
 async def test_a_password_with_the_name_in_it_is_refused(app: Any, db: Database) -> None:
     email = unique_email("named")
     async with web_client(app) as client:
-        token = await csrf_of(client, "/sign-up")
+        token = await csrf_for(client, "/sign-up")
         response = await client.post(
             "/sign-up",
             data={
@@ -433,7 +349,7 @@ async def test_a_password_with_the_name_in_it_is_refused(app: Any, db: Database)
 async def test_signing_up_with_a_taken_address_looks_the_same(app: Any, db: Database) -> None:
     _, email = await person_with_password(db)
     async with web_client(app) as client:
-        token = await csrf_of(client, "/sign-up")
+        token = await csrf_for(client, "/sign-up")
         response = await client.post(
             "/sign-up",
             data={
@@ -456,7 +372,7 @@ async def test_signing_up_with_a_taken_address_looks_the_same(app: Any, db: Data
 
 async def test_outdated_terms_ask_for_a_reload(app: Any) -> None:
     async with web_client(app) as client:
-        token = await csrf_of(client, "/sign-up")
+        token = await csrf_for(client, "/sign-up")
         response = await client.post(
             "/sign-up",
             data={
@@ -476,7 +392,7 @@ async def test_outdated_terms_ask_for_a_reload(app: Any) -> None:
 async def test_opening_the_link_does_not_use_it_up(app: Any, db: Database) -> None:
     email = unique_email("prefetch")
     async with web_client(app) as client:
-        token = await csrf_of(client, "/sign-up")
+        token = await csrf_for(client, "/sign-up")
         await client.post(
             "/sign-up",
             data={
@@ -494,11 +410,9 @@ async def test_opening_the_link_does_not_use_it_up(app: Any, db: Database) -> No
         user = await user_row(db, email)
         assert user is not None
         assert user["status"] == "pending_verification"
-        form_token = CSRF.search(shown.text)
-        assert form_token is not None
         verified = await client.post(
             "/verify-email",
-            data={"token": link.split("token=")[1], "csrf_token": form_token.group(1)},
+            data={"token": link.split("token=")[1], "csrf_token": csrf_of(shown)},
         )
     assert verified.status_code == 200
     assert "Email address confirmed" in verified.text
@@ -519,7 +433,7 @@ async def test_a_used_or_broken_link_explains_and_offers_a_new_one(
     await expect(page.get_by_role("alert")).to_contain_text("This link is not valid")
     await expect(page.get_by_role("button", name="Send a new link")).to_be_visible()
     await assert_accessible(page)
-    await snap(page, f"auth-verify-email-failed-{size}")
+    await shoot(page, f"auth-verify-email-failed-{size}")
 
 
 async def test_a_new_link_can_be_asked_for(open_page: PageFactory, db: Database) -> None:
@@ -554,7 +468,7 @@ async def test_a_wrong_password_shows_an_error_and_opens_no_session(
     )
     await expect(page.get_by_label("Email address")).to_have_value(email)
     await assert_accessible(page)
-    await snap(page, "auth-sign-in-wrong-password-phone")
+    await shoot(page, "auth-sign-in-wrong-password-phone")
     assert "fh_session" not in await cookie_names(page)
 
 
@@ -584,7 +498,7 @@ async def test_sign_in_with_an_authenticator_app(
     assert challenge["sameSite"] == "Strict"
     assert challenge["path"] == "/sign-in"
     await assert_accessible(page)
-    await snap(page, f"auth-second-factor-{size}")
+    await shoot(page, f"auth-second-factor-{size}")
 
     code = page.get_by_label("Code from your authenticator app")
     wrong = f"{(int(pyotp.TOTP(secret).at(clock.now())) + 1) % 1_000_000:06d}"
@@ -614,16 +528,14 @@ async def test_sign_in_with_a_recovery_code(
         started = await web_sign_in(client, email, next_path="/activity")
         assert started.status_code == 303
         assert started.headers["location"] == "/sign-in/second-factor?next=/activity"
-        step = await client.get(started.headers["location"])
-        token = CSRF.search(step.text)
-        assert token is not None
+        token = await csrf_for(client, started.headers["location"])
         done = await client.post(
             "/sign-in/second-factor",
             data={
                 "method": "recovery_code",
                 "recovery_code": codes[0],
                 "next": "/activity",
-                "csrf_token": token.group(1),
+                "csrf_token": token,
             },
         )
         assert done.status_code == 303
@@ -636,9 +548,7 @@ async def _second_step(client: AsyncClient, email: str) -> str:
     """Signs in with the password; the CSRF token of the second step's form."""
     started = await web_sign_in(client, email)
     assert started.headers["location"] == "/sign-in/second-factor"
-    match = CSRF.search((await client.get(started.headers["location"])).text)
-    assert match is not None
-    return match.group(1)
+    return await csrf_for(client, started.headers["location"])
 
 
 async def test_a_second_factor_lockout_sends_back_to_the_password(
@@ -751,7 +661,7 @@ async def test_sign_in_with_a_passkey(app: Any, db: Database, settings: Settings
         registered = await owner.post("/v1/me/passkeys", json={"credential": credential})
         assert registered.status_code == 201, registered.text
     async with web_client(app) as client:
-        headers = {"X-CSRF-Token": await csrf_of(client)}
+        headers = {"X-CSRF-Token": await csrf_for(client)}
         offered = await client.post("/sign-in/passkey/options", headers=headers, json={})
         assert offered.status_code == 200, offered.text
         assertion = device.get(offered.json()["public_key"])
@@ -826,7 +736,7 @@ async def test_password_reset_end_to_end(open_page: PageFactory, app: Any, db: D
     await expect(page.locator("#e-new_password")).to_have_text(
         "Don't use your name or email in your password."
     )
-    await snap(page, "auth-reset-password-error-phone")
+    await shoot(page, "auth-reset-password-error-phone")
 
     await new_password.fill(NEW_PASSWORD)
     await page.get_by_role("button", name="Save new password").click()
@@ -845,7 +755,7 @@ async def test_password_reset_end_to_end(open_page: PageFactory, app: Any, db: D
 
 async def test_a_used_reset_link_asks_for_a_new_one(app: Any, db: Database) -> None:
     async with web_client(app) as client:
-        token = await csrf_of(client, "/reset-password?token=used-or-made-up")
+        token = await csrf_for(client, "/reset-password?token=used-or-made-up")
         response = await client.post(
             "/reset-password",
             data={"token": "used-or-made-up", "new_password": NEW_PASSWORD, "csrf_token": token},

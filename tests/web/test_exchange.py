@@ -18,12 +18,9 @@ from tests.web.conftest import (
     assert_accessible,
     shoot,
 )
-from tests.web.exchange_scheduled_inbox_support import (  # noqa: F401 (fixtures)
+from tests.web.shared_support import (
     ApiFactory,
-    api_clients,
-    fresh_request_state,
-    live_server_with_request_state,
-    open_page_allowing_422,
+    api_clients,  # noqa: F401 (the api_as fixture)
 )
 
 RATE = "1.0800"

@@ -4,80 +4,23 @@ a person's tickets and a ticket's thread with support's answers."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import expect
 
 from finhub.config import Settings
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from tests.factories import create_staff, session_token
-from tests.web.conftest import (
-    DESKTOP,
-    PHONE,
-    VIEWPORTS,
-    PageFactory,
-    PersonFactory,
-    WebPerson,
-    assert_accessible,
-    open_context,
-    shoot,
-)
+from tests.web.conftest import PHONE, VIEWPORTS, PageFactory, PersonFactory, WebPerson
+from tests.web.shared_support import BASE_URL, check_page, csrf_of, form_value
 
 Client = Callable[..., AsyncClient]
 QUESTION = "My card top-up was declined"
 DETAILS = "I tried to add 50 EUR with my Visa card twice.\nBoth times it said declined."
-
-
-# Chromium reports every 4xx answer as a console error; a form shown again with its field
-# errors answers 422 on purpose, so only that line is expected.
-EXPECTED_REFUSAL = re.compile(r"^Failed to load resource: .* status of 422")
-
-
-@pytest.fixture(name="open_page")
-async def open_page_allowing_422(browser: Browser, live_server: str) -> AsyncIterator[Any]:
-    """The harness's `open_page`, except that the 422 of a refused form is not a failure."""
-    opened = []
-
-    async def make(person: WebPerson | None = None, viewport: dict[str, int] = DESKTOP) -> Any:
-        context, errors = await open_context(
-            browser, live_server, viewport, person.token if person else None
-        )
-        opened.append((context, errors))
-        return await context.new_page()
-
-    yield make
-    problems = [e for _, errors in opened for e in errors if not EXPECTED_REFUSAL.match(e)]
-    for context, _ in opened:
-        await context.close()
-    assert not problems, f"the browser console reported errors: {problems}"
-
-
-def shared_state(app: Any) -> dict[str, Any]:
-    """The test app's lifespan wrapper hands every request the same `state` dict, so the web
-    layer's per-request cache of the signed-in person (and the language it set) outlives its
-    request; tests forget it before each request, as a new request would."""
-    state: dict[str, Any] = next(
-        (c.cell_contents for c in app.__closure__ or () if isinstance(c.cell_contents, dict)),
-        {},
-    )
-    return state
-
-
-def forget_person(app: Any) -> None:
-    state = shared_state(app)
-    state.pop("web_user", None)
-    state.pop("unread", None)
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_state(app: Any) -> Iterator[None]:
-    forget_person(app)
-    yield
-    forget_person(app)
 
 
 @pytest.fixture
@@ -86,16 +29,12 @@ async def client_for(app: Any) -> AsyncIterator[Client]:
     browser with that session cookie."""
     clients: list[AsyncClient] = []
 
-    async def new_request(_: Any) -> None:
-        forget_person(app)
-
     def make(*, token: str | None = None, cookie: str | None = None) -> AsyncClient:
         client = AsyncClient(
             transport=ASGITransport(app=app),
-            base_url="http://finhub.test",
+            base_url=BASE_URL,
             headers={"Authorization": f"Bearer {token}"} if token else None,
             cookies={"fh_session": cookie} if cookie else None,
-            event_hooks={"request": [new_request]},
         )
         clients.append(client)
         return client
@@ -137,26 +76,6 @@ async def my_tickets(api: AsyncClient) -> list[Any]:
     return list(response.json()["data"])
 
 
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no {name} on the page"
-    return match.group(1)
-
-
-async def assert_fits(page: Page) -> None:
-    """Nothing is wider than the screen (no sideways scrolling at 360 px)."""
-    overflow = await page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"the page is {overflow}px wider than the screen"
-
-
 # --- the pages at phone and desktop size --------------------------------------------------------
 
 
@@ -174,9 +93,7 @@ async def test_a_visitor_reads_the_answers_and_is_asked_to_sign_in(
     await expect(page.get_by_text("To another finhub account: instantly")).to_be_visible()
     await expect(page.get_by_role("button", name="Sign in to contact us")).to_be_visible()
     assert await page.locator("form[action='/help']").count() == 0
-    await assert_fits(page)
-    await assert_accessible(page)
-    await shoot(page, f"help-visitor-{size}")
+    await check_page(page, f"help-visitor-{size}")
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
@@ -192,9 +109,7 @@ async def test_the_help_page_has_a_contact_form_when_signed_in(
     await expect(form.get_by_label("Topic")).to_have_value("")
     await expect(form.get_by_label("Your message")).to_be_visible()
     await expect(page.get_by_role("link", name="See my support tickets")).to_be_visible()
-    await assert_fits(page)
-    await assert_accessible(page)
-    await shoot(page, f"help-index-{size}")
+    await check_page(page, f"help-index-{size}")
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
@@ -221,9 +136,7 @@ async def test_my_tickets_are_listed_with_their_status(
     await expect(tickets.nth(1)).to_contain_text("Where is my bank top-up?")
     await expect(tickets.nth(1)).to_contain_text("Answered")
     await expect(tickets.nth(1)).to_contain_text("Payments and transfers")
-    await assert_fits(page)
-    await assert_accessible(page)
-    await shoot(page, f"help-tickets-{size}")
+    await check_page(page, f"help-tickets-{size}")
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
@@ -254,9 +167,7 @@ async def test_a_ticket_shows_its_thread_and_a_reply_form(
     await expect(messages.nth(1)).to_contain_text("finhub support")
     await expect(messages.nth(1).locator("p")).to_have_count(2)
     await expect(page.get_by_label("Your reply")).to_be_visible()
-    await assert_fits(page)
-    await assert_accessible(page)
-    await shoot(page, f"help-thread-{size}")
+    await check_page(page, f"help-thread-{size}")
 
 
 # --- behaviour ----------------------------------------------------------------------------------
@@ -350,7 +261,7 @@ async def test_sending_the_contact_form_twice_opens_one_ticket(
     html = (await browser.get("/help")).text
     form = {
         "csrf_token": csrf_of(html),
-        "idempotency_key": hidden(html, "idempotency_key"),
+        "idempotency_key": form_value(html, "idempotency_key"),
         "subject": QUESTION,
         "category": "cards",
         "message": DETAILS,

@@ -12,15 +12,13 @@ from finhub.config import Settings
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from tests.web.conftest import VIEWPORTS, PageFactory, PersonFactory, assert_accessible, shoot
-from tests.web.money_in_out_support import (  # noqa: F401 (the api_as fixture)
-    PIN,
+from tests.web.money_in_out_support import add_payee, not_stepped_up
+from tests.web.shared_support import (
     ApiFactory,
-    add_payee,
-    api_clients,
-    assert_no_sideways_scroll,
-    not_stepped_up,
+    answer_step_up,
+    api_clients,  # noqa: F401 (the api_as fixture)
+    check_page,
     set_pin,
-    shoot_mid_flow,
 )
 
 GERMAN_IBAN = "DE89 3704 0044 0532 0130 00"
@@ -53,26 +51,21 @@ async def test_the_payee_pages_at_each_size(
     await expect(page.get_by_role("heading", name="My Sparkasse")).to_be_visible()
     await expect(page.get_by_text("DE89 3704 0044 0532 0130 00")).to_be_visible()
     await expect(page.get_by_text("31926819")).to_be_visible()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"payees-list-{size}")
+    await check_page(page, f"payees-list-{size}")
 
     await page.goto("/payees/new")
     await expect(page.get_by_label("IBAN", exact=True)).to_be_visible()
     await page.get_by_text("No IBAN? Use a UK or US account number").click()
     await expect(page.get_by_label("Account number")).to_be_visible()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"payees-new-{size}")
+    await check_page(page, f"payees-new-{size}")
 
     await page.goto(f"/payees/{uk['id']}/remove")
     await expect(page.locator("h1")).to_have_text("Remove Lena Vogel?")
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"payees-remove-{size}")
+    await check_page(page, f"payees-remove-{size}")
 
 
 async def test_adding_a_payee_asks_to_confirm_it_is_you_first(
+    app: Any,
     db: Database,
     settings: Settings,
     clock: OffsetClock,
@@ -81,7 +74,7 @@ async def test_adding_a_payee_asks_to_confirm_it_is_you_first(
     api_as: ApiFactory,
 ) -> None:
     person = await make_person(display_name="Omar Haddad")
-    await set_pin(api_as(person))
+    await set_pin(app, person)
     signed_in = await not_stepped_up(db, settings, clock, person)
     page = await open_page(signed_in)
     await page.goto("/payees/new")
@@ -95,16 +88,14 @@ async def test_adding_a_payee_asks_to_confirm_it_is_you_first(
     await expect(page.locator("#f-iban")).to_have_value(GERMAN_IBAN)
     assert await payee_names(api_as(person)) == []
     await assert_accessible(page)
-    await shoot_mid_flow(page, "payees-step-up-desktop")
+    await shoot(page, "payees-step-up-desktop")
 
-    await page.select_option("#f-step_up_method", "pin")
-    await page.fill("#f-step_up_code", "000000")
+    await answer_step_up(page, "000000")
     await page.get_by_role("button", name="Confirm and add payee").click()
     await expect(page.locator("#e-step_up_code")).to_have_text("That PIN is not right.")
     assert await payee_names(api_as(person)) == []
 
-    await page.select_option("#f-step_up_method", "pin")
-    await page.fill("#f-step_up_code", PIN)
+    await answer_step_up(page)
     await page.get_by_role("button", name="Confirm and add payee").click()
     await expect(page.locator(".flash")).to_have_text("Payee added.")
     await expect(page.get_by_role("heading", name="Savings")).to_be_visible()
@@ -127,7 +118,7 @@ async def test_an_invalid_iban_is_shown_on_its_field_and_saves_nothing(
     await expect(page.locator("#f-iban")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#f-name")).to_have_value("Ada Lovelace")
     await assert_accessible(page)
-    await shoot_mid_flow(page, "payees-invalid-iban-desktop")
+    await shoot(page, "payees-invalid-iban-desktop")
     assert await payee_names(api_as(person)) == []
 
     # A BIC of another bank is refused on the BIC field.

@@ -3,22 +3,17 @@ page it shows without network; and that the worker never keeps a page or an API 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from playwright.async_api import Page, expect
 
-from tests.web.conftest import (
-    VIEWPORTS,
-    PageFactory,
-    PersonFactory,
-    assert_accessible,
-    shoot,
-)
+from tests.web.conftest import VIEWPORTS, PageFactory, PersonFactory
+from tests.web.shared_support import check_page, web_client
 
 CACHED_URLS = """async () => {
   const urls = [];
@@ -32,57 +27,26 @@ OFFLINE_PAGE_TEXT = """async () => {
   const response = await caches.match("/offline");
   return response ? await response.text() : null;
 }"""
+OFFLINE_PAGE_LANGUAGE = """async () => {
+  const response = await caches.match("/offline");
+  return response ? response.headers.get("content-language") : null;
+}"""
 
 
-def shared_state(app: Any) -> dict[str, Any]:
-    """The test app's lifespan wrapper hands every request the same `state` dict, so the web
-    layer's cache of the signed-in person outlives its request; tests forget it between
-    requests, as a new request would."""
-    state: dict[str, Any] = next(
-        (c.cell_contents for c in app.__closure__ or () if isinstance(c.cell_contents, dict)),
-        {},
-    )
-    return state
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_state(app: Any) -> Iterator[None]:
-    shared_state(app).pop("web_user", None)
-    yield
-    shared_state(app).pop("web_user", None)
-
-
-@pytest.fixture
-async def browser_as(app: Any) -> AsyncIterator[Any]:
-    """`browser_as(token)`: the web app as a browser with that session cookie."""
-    clients: list[AsyncClient] = []
-
-    def make(token: str) -> AsyncClient:
-        client = AsyncClient(
-            transport=ASGITransport(app=app),
-            base_url="http://finhub.test",
-            cookies={"fh_session": token},
-        )
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
+async def offline_page_in(page: Page, language: str, seconds: float = 10) -> None:
+    """Wait until the worker keeps the offline page in `language` (it fetches it again when a
+    page tells the person's language). `wait_for_function` would not wait for an async check:
+    its promise alone counts as true."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while await page.evaluate(OFFLINE_PAGE_LANGUAGE) != language:
+        assert asyncio.get_running_loop().time() < deadline, f"no offline page in {language}"
+        await asyncio.sleep(0.1)
 
 
 async def controlled(page: Page) -> None:
     """Wait until the service worker is active and controls the page."""
     await page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     await page.wait_for_function("navigator.serviceWorker.controller !== null")
-
-
-async def assert_fits(page: Page) -> None:
-    """Nothing is wider than the screen (no sideways scrolling at 360 px)."""
-    overflow = await page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"the page is {overflow}px wider than the screen"
 
 
 # --- the manifest and the worker's script -------------------------------------------------------
@@ -153,16 +117,15 @@ async def test_the_offline_page(open_page: PageFactory, size: str) -> None:
     await expect(page.get_by_role("button", name="Try again")).to_have_attribute(
         "href", "/dashboard"
     )
-    await assert_fits(page)
-    await assert_accessible(page)
-    await shoot(page, f"pwa-offline-{size}")
+    await check_page(page, f"pwa-offline-{size}")
 
 
 async def test_the_offline_page_carries_nothing_of_the_person(
-    make_person: PersonFactory, browser_as: Any
+    make_person: PersonFactory, app: Any
 ) -> None:
     person = await make_person(display_name="Ottoline Offline")
-    page = await browser_as(person.token).get("/offline")
+    async with web_client(app, person) as browser:
+        page = await browser.get("/offline")
 
     assert page.status_code == 200
     assert "Ottoline" not in page.text
@@ -260,12 +223,7 @@ async def test_the_offline_page_follows_the_persons_language(
     page = await open_page(person)
     await page.goto("/help")
     await controlled(page)
-    await page.wait_for_function(
-        """async () => {
-            const response = await caches.match("/offline");
-            return response !== undefined && response.headers.get("content-language") === "th";
-        }"""
-    )
+    await offline_page_in(page, "th")
 
     await page.context.set_offline(True)
     await page.goto("/dashboard")

@@ -11,18 +11,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from finhub.web.pages.request import share_link
-from tests.web import send_support
-from tests.web.conftest import (
-    DESKTOP,
-    PHONE,
-    VIEWPORTS,
-    PageFactory,
-    PersonFactory,
-    WebPerson,
-)
-from tests.web.send_support import api, balance, check_and_shoot
-
-open_form_page = send_support.open_form_page  # the fixture, for the tests here
+from tests.web.conftest import DESKTOP, PHONE, VIEWPORTS, PageFactory, PersonFactory, WebPerson
+from tests.web.send_support import balance
+from tests.web.shared_support import api, check_page
 
 
 async def image_loaded(page: Page, selector: str) -> bool:
@@ -65,11 +56,11 @@ async def test_request_money_with_a_link_and_qr_code(
     assert await image_loaded(page, "img.qr-image")
     link = page.get_by_label("Share link")
     assert (await link.input_value()).startswith("http://finhub.test/pay#000201")
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     await page.get_by_role("button", name="Copy").click()
-    await expect(page.locator("[data-qr-copy-status]")).to_have_text(
-        re.compile("Link copied|Select the link and copy it.")
-    )
-    await check_and_shoot(page, f"request-detail-{size}")
+    await expect(page.locator("#share-link-status")).to_have_text("Link copied")
+    assert await page.evaluate("navigator.clipboard.readText()") == await link.input_value()
+    await check_page(page, f"request-detail-{size}")
 
     await page.get_by_role("button", name="Back to requests").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Request money")
@@ -83,7 +74,7 @@ async def test_request_money_with_a_link_and_qr_code(
         page.get_by_role("img", name="Your QR code for receiving money in EUR")
     ).to_be_visible()
     assert await image_loaded(page, "#my-code img")
-    await check_and_shoot(page, f"request-index-{size}")
+    await check_page(page, f"request-index-{size}")
 
 
 async def test_paying_a_request_waiting_for_me(
@@ -97,7 +88,7 @@ async def test_paying_a_request_waiting_for_me(
     await page.get_by_role("button", name="Pay €8.00 to Bob Asker").click()
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("Request paid")
-    await check_and_shoot(page, "request-paid-phone")
+    await check_page(page, "request-paid-phone")
     assert await request_status(app, bob, asked["id"]) == "paid"
     assert await balance(app, bob) == 8_00
     assert await balance(app, ada) == 42_00
@@ -119,10 +110,10 @@ async def test_canceling_an_open_request(
 
 
 async def test_asking_someone_unknown_shows_on_the_from_field(
-    make_person: PersonFactory, open_form_page: PageFactory
+    make_person: PersonFactory, open_page: PageFactory
 ) -> None:
     ada = await make_person(display_name="Ada Unknown")
-    page = await open_form_page(ada, PHONE)
+    page = await open_page(ada, PHONE)
     await page.goto("/request")
     await page.locator("#f-amount").fill("5")
     await page.locator("#f-recipient").fill("nobody-asked@example.org")
@@ -156,7 +147,7 @@ async def test_a_share_link_signs_in_then_shows_and_pays_the_request(
     await page.goto("/pay")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Pay a request")
     await expect(page.locator("main")).to_contain_text("Bob Linker asks you to pay €15.00.")
-    await check_and_shoot(page, f"request-pay-link-{size}")
+    await check_page(page, f"request-pay-link-{size}")
     await page.get_by_role("button", name="Pay €15.00").click()
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("Request paid")
@@ -177,7 +168,7 @@ async def test_a_link_of_the_apis_own_format_explains_what_to_do(
     await page.goto(asked["link"].replace("http://finhub.test", live_server))
     await expect(page.locator("main")).to_contain_text("can't be paid from here")
     assert "#" not in page.url
-    await check_and_shoot(page, "request-pay-token-phone")
+    await check_page(page, "request-pay-token-phone")
     assert await request_status(app, bob, asked["id"]) == "open"
 
 
@@ -190,4 +181,4 @@ async def test_the_request_page_speaks_the_persons_language(
     page = await open_page(ada, PHONE)
     await page.goto("/request")
     await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
-    await check_and_shoot(page, f"request-index-{language}-phone")
+    await check_page(page, f"request-index-{language}-phone")

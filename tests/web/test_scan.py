@@ -11,18 +11,16 @@ import pytest
 from playwright.async_api import expect
 
 from finhub.kit.db import Database
-from tests.web import send_support
 from tests.web.conftest import PHONE, VIEWPORTS, PageFactory, PersonFactory
-from tests.web.send_support import (
+from tests.web.send_support import balance
+from tests.web.shared_support import (
+    answer_step_up,
     api,
     api_client,
-    balance,
-    check_and_shoot,
+    check_page,
     make_step_up_stale,
     set_pin,
 )
-
-open_form_page = send_support.open_form_page  # the fixture, for the tests here
 
 
 @pytest.mark.parametrize("size", VIEWPORTS)
@@ -38,7 +36,7 @@ async def test_pay_a_request_by_uploading_a_picture_of_its_qr_code(
         "/v1/payment-requests",
         json={"amount": 12_34, "currency": "EUR", "note": "Pizza"},
     )
-    async with api_client(app, bob) as client:
+    async with api_client(app, bob.token) as client:
         image = await client.get(f"/v1/payment-requests/{asked['id']}/qr.png")
     assert image.headers["content-type"] == "image/png"
     picture = tmp_path / "request.png"
@@ -47,18 +45,18 @@ async def test_pay_a_request_by_uploading_a_picture_of_its_qr_code(
     page = await open_page(ada, VIEWPORTS[size])
     await page.goto("/scan")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Scan to pay")
-    await check_and_shoot(page, f"scan-page-{size}")
+    await check_page(page, f"scan-page-{size}")
 
     await page.get_by_label("Picture of the QR code").set_input_files(picture)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Pay Bob Pizzeria")
     await expect(page.locator("dl")).to_contain_text("€12.34")
     await expect(page.locator("dl")).to_contain_text("Payment request")
-    await check_and_shoot(page, f"scan-review-{size}")
+    await check_page(page, f"scan-review-{size}")
 
     await page.get_by_role("button", name="Pay €12.34").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("QR code paid")
     await expect(page.locator("main")).to_contain_text("Bob Pizzeria")
-    await check_and_shoot(page, f"scan-receipt-{size}")
+    await check_page(page, f"scan-receipt-{size}")
 
     paid = await api(app, bob, "GET", f"/v1/payment-requests/{asked['id']}")
     assert paid["status"] == "paid"
@@ -80,7 +78,7 @@ async def test_pay_a_persons_own_code_pasted_as_text(
     await expect(page.get_by_role("heading", level=1)).to_have_text("Pay Bob Stall")
     await page.locator("#f-amount").fill("3")
     await page.get_by_label("Note (optional)").fill("Apples")
-    await check_and_shoot(page, "scan-review-static-phone")
+    await check_page(page, "scan-review-static-phone")
     await page.get_by_role("button", name="Pay", exact=True).click()
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("QR code paid")
@@ -89,14 +87,14 @@ async def test_pay_a_persons_own_code_pasted_as_text(
 
 
 async def test_a_paid_request_code_cant_be_paid_again(
-    make_person: PersonFactory, open_form_page: PageFactory, app: Any
+    make_person: PersonFactory, open_page: PageFactory, app: Any
 ) -> None:
     bob = await make_person(display_name="Bob Once")
     ada = await make_person(display_name="Ada Once", balances={"EUR": 10_00})
     asked = await api(
         app, bob, "POST", "/v1/payment-requests", json={"amount": 2_00, "currency": "EUR"}
     )
-    page = await open_form_page(ada, PHONE)
+    page = await open_page(ada, PHONE)
     for _ in range(2):
         await page.goto("/scan")
         await page.locator("#f-payload").fill(asked["qr_payload"])
@@ -107,10 +105,10 @@ async def test_a_paid_request_code_cant_be_paid_again(
 
 
 async def test_text_that_is_no_finhub_code_shows_on_the_field(
-    make_person: PersonFactory, open_form_page: PageFactory
+    make_person: PersonFactory, open_page: PageFactory
 ) -> None:
     ada = await make_person(display_name="Ada Typo")
-    page = await open_form_page(ada, PHONE)
+    page = await open_page(ada, PHONE)
     await page.goto("/scan")
     await page.locator("#f-payload").fill("00020101021129370016A000000677010111")
     await page.get_by_role("button", name="Continue").click()
@@ -135,28 +133,27 @@ async def test_the_scan_page_speaks_the_persons_language(
     page = await open_page(ada, PHONE)
     await page.goto("/scan")
     await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
-    await check_and_shoot(page, f"scan-page-{language}-phone")
+    await check_page(page, f"scan-page-{language}-phone")
 
 
 async def test_a_large_code_asks_for_the_payment_pin(
-    make_person: PersonFactory, open_form_page: PageFactory, app: Any, db: Database
+    make_person: PersonFactory, open_page: PageFactory, app: Any, db: Database
 ) -> None:
     bob = await make_person(display_name="Bob Big")
     ada = await make_person(display_name="Ada Big", balances={"EUR": 1_000_00})
     asked = await api(
         app, bob, "POST", "/v1/payment-requests", json={"amount": 700_00, "currency": "EUR"}
     )
-    pin = await set_pin(app, ada)
+    await set_pin(app, ada)
     await make_step_up_stale(db, ada)
-    page = await open_form_page(ada, PHONE)
+    page = await open_page(ada, PHONE)
     await page.goto("/scan")
     await page.locator("#f-payload").fill(asked["qr_payload"])
     await page.get_by_role("button", name="Continue").click()
     await page.get_by_role("button", name="Pay €700.00").click()
 
     await expect(page.get_by_role("group", name="Confirm it's you")).to_be_visible()
-    await page.get_by_label("Method").select_option("pin")
-    await page.locator("#f-step_up_code").fill(pin)
+    await answer_step_up(page)
     await page.get_by_role("button", name="Pay €700.00").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("QR code paid")
     assert await balance(app, bob) == 700_00

@@ -29,12 +29,12 @@ from tests.web.conftest import (
     assert_accessible,
     shoot,
 )
-from tests.web.exchange_scheduled_inbox_support import (  # noqa: F401 (fixtures)
+from tests.web.shared_support import (
     ApiFactory,
-    api_clients,
-    fresh_request_state,
-    live_server_with_request_state,
-    open_page_allowing_422,
+    answer_step_up,
+    api_clients,  # noqa: F401 (the api_as fixture)
+    make_step_up_stale,
+    set_pin,
 )
 
 
@@ -283,25 +283,21 @@ async def test_a_large_payment_asks_to_confirm_it_is_you_first(
     make_person: PersonFactory,
     open_page: PageFactory,
     api_as: ApiFactory,
+    app: Any,
     clock: OffsetClock,
     db: Database,
 ) -> None:
     person = await make_person(display_name="Big Spender", balances={"EUR": 2_000_00})
     friend = await make_person(display_name="Lucky Friend")
     api = api_as(person)
-    assert (await api.put("/v1/me/pin", json={"pin": "482915"})).status_code < 300
-    async with db.transaction() as conn:  # the session proved a factor long ago
-        await conn.execute(
-            "UPDATE sessions SET stepped_up_at = now() - interval '1 day' WHERE user_id = %s",
-            (person.user_id,),
-        )
+    await set_pin(app, person)
+    await make_step_up_stale(db, person)
     page = await open_page(person, PHONE)
     await fill_schedule(page, friend.email, "600", later(clock, 3).date())
     await submit(page)
     await expect(page.get_by_role("group", name="Confirm it's you")).to_be_visible()
     assert await schedules_of(api) == []
-    await page.get_by_label("Method").select_option("pin")
-    await page.locator("#f-step_up_code").fill("482915")
+    await answer_step_up(page)
     await page.get_by_role("button", name="Schedule payment").click()
     await expect(page.locator(".flash")).to_have_text("Payment scheduled.")
     [created] = await schedules_of(api)

@@ -28,19 +28,17 @@ from tests.web.conftest import (
     WebPerson,
     assert_accessible,
 )
-from tests.web.security_support import (
+from tests.web.shared_support import (
     PIN,
+    answer_step_up,
     api,
     api_client,
     check_page,
     csrf_of,
     make_step_up_stale,
-    open_page_allowing_422,
     set_pin,
     web_client,
 )
-
-__all__ = ["open_page_allowing_422"]  # the page fixture of these tests
 
 PAGES = {
     "overview": ("/settings/security", "Security"),
@@ -52,6 +50,7 @@ PAGES = {
     "api-keys": ("/settings/security/api-keys", "API keys"),
     "events": ("/settings/security/events", "Security events"),
 }
+PASSWORD = "correct horse battery staple"
 PHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
@@ -80,6 +79,36 @@ async def second_session(db: Database, clock: OffsetClock, person: WebPerson) ->
             user_agent=PHONE_UA,
         )
     return other.token
+
+
+async def start_authenticator(page: Page) -> str:
+    """Starts setting up an authenticator app; the secret the page shows for it."""
+    await page.goto("/settings/security/two-step")
+    await page.get_by_role("button", name="Set up an authenticator app").click()
+    return (await page.locator("#totp-secret").inner_text()).replace(" ", "")
+
+
+async def turn_on_authenticator(page: Page, code: str) -> None:
+    await page.get_by_label("6-digit code").fill(code)
+    await page.get_by_role("button", name="Turn on two-step verification").click()
+
+
+async def give_password(db: Database, person: WebPerson) -> str:
+    """The person signs in with PASSWORD from now on; the hash stored for it."""
+    hashed = await hash_password(PASSWORD)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE users SET password_hash = %s WHERE id = %s", (hashed, person.user_id)
+        )
+    return hashed
+
+
+async def change_password(page: Page, current: str, new: str) -> None:
+    await page.goto("/settings/security/password")
+    await page.get_by_label("Current password").fill(current)
+    await page.locator("#f-new_password").fill(new)
+    await page.get_by_label("New password again").fill(new)
+    await page.get_by_role("button", name="Change password").click()
 
 
 async def person_with_history(
@@ -145,20 +174,17 @@ async def test_turning_on_the_authenticator_app_shows_the_recovery_codes_once(
 ) -> None:
     person = await make_person()
     page = await open_page(person, PHONE)
-    await page.goto("/settings/security/two-step")
-    await page.get_by_role("button", name="Set up an authenticator app").click()
+    secret = await start_authenticator(page)
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("Set up your authenticator app")
     qr = page.get_by_role("img", name="QR code to add finhub to your authenticator app")
     assert (await qr.get_attribute("src") or "").startswith("data:image/png;base64,")
     assert await qr.evaluate("img => img.naturalWidth > 100")
-    secret = (await page.locator("#totp-secret").inner_text()).replace(" ", "")
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
     assert secret not in page.url
     await check_page(page, "security-totp-setup-phone")
 
-    await page.get_by_label("6-digit code").fill(pyotp.TOTP(secret).at(clock.now()))
-    await page.get_by_role("button", name="Turn on two-step verification").click()
+    await turn_on_authenticator(page, pyotp.TOTP(secret).at(clock.now()))
 
     await expect(page.get_by_role("heading", level=1)).to_have_text("Your recovery codes")
     await expect(page.locator("main")).to_contain_text("shown only this once")
@@ -185,12 +211,9 @@ async def test_a_wrong_authenticator_code_is_refused_and_the_app_stays_off(
 ) -> None:
     person = await make_person()
     page = await open_page(person, DESKTOP)
-    await page.goto("/settings/security/two-step")
-    await page.get_by_role("button", name="Set up an authenticator app").click()
-    secret = (await page.locator("#totp-secret").inner_text()).replace(" ", "")
+    secret = await start_authenticator(page)
     wrong = f"{(int(pyotp.TOTP(secret).at(clock.now())) + 1) % 1_000_000:06d}"
-    await page.get_by_label("6-digit code").fill(wrong)
-    await page.get_by_role("button", name="Turn on two-step verification").click()
+    await turn_on_authenticator(page, wrong)
 
     await expect(page.locator("#e-code")).to_have_text(
         "That code is not right. Try the current code."
@@ -227,8 +250,7 @@ async def test_new_recovery_codes_and_turning_the_app_off_with_one(
     await page.get_by_role("button", name="Turn off two-step verification").click()
     await expect(page.locator("#form-error")).to_have_text("Confirm it's you to continue.")
     assert (await api(app, person, "GET", "/v1/me/factors"))["totp_enabled"] is True
-    await page.locator("#f-step_up_method").select_option("recovery_code")
-    await page.locator("#f-step_up_code").fill(codes[0])
+    await answer_step_up(page, codes[0], "recovery_code")
     await page.get_by_role("button", name="Turn off two-step verification").click()
 
     await expect(page.locator(".flash")).to_have_text("Two-step verification is now turned off.")
@@ -243,17 +265,9 @@ async def test_a_wrong_current_password_is_shown_on_its_field(
     make_person: PersonFactory, open_page: PageFactory, db: Database
 ) -> None:
     person = await make_person()
-    old_hash = await hash_password("correct horse battery staple")
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE users SET password_hash = %s WHERE id = %s", (old_hash, person.user_id)
-        )
+    old_hash = await give_password(db, person)
     page = await open_page(person, PHONE)
-    await page.goto("/settings/security/password")
-    await page.get_by_label("Current password").fill("not my password at all")
-    await page.locator("#f-new_password").fill("a brand new long passphrase")
-    await page.get_by_label("New password again").fill("a brand new long passphrase")
-    await page.get_by_role("button", name="Change password").click()
+    await change_password(page, "not my password at all", "a brand new long passphrase")
 
     await expect(page.locator("#e-current_password")).to_have_text("That password is not right.")
     await expect(page.get_by_label("Current password")).to_have_attribute("aria-invalid", "true")
@@ -273,18 +287,10 @@ async def test_changing_the_password_signs_out_the_other_devices(
     clock: OffsetClock,
 ) -> None:
     person = await make_person()
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE users SET password_hash = %s WHERE id = %s",
-            (await hash_password("correct horse battery staple"), person.user_id),
-        )
+    await give_password(db, person)
     phone_token = await second_session(db, clock, person)
     page = await open_page(person, DESKTOP)
-    await page.goto("/settings/security/password")
-    await page.get_by_label("Current password").fill("correct horse battery staple")
-    await page.locator("#f-new_password").fill("quiet lantern river orchard")
-    await page.get_by_label("New password again").fill("quiet lantern river orchard")
-    await page.get_by_role("button", name="Change password").click()
+    await change_password(page, PASSWORD, "quiet lantern river orchard")
 
     await expect(page.locator(".flash")).to_contain_text("Your password was changed.")
     async with api_client(app, phone_token) as phone:
@@ -296,11 +302,7 @@ async def test_a_new_password_is_kept_exactly_as_typed(
     make_person: PersonFactory, app: Any, db: Database, anonymous_client: AsyncClient
 ) -> None:
     person = await make_person()
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE users SET password_hash = %s WHERE id = %s",
-            (await hash_password("correct horse battery staple"), person.user_id),
-        )
+    await give_password(db, person)
     padded = "  spaces around my passphrase  "
     async with web_client(app, person) as web:
         page = await web.get("/settings/security/password")
@@ -308,7 +310,7 @@ async def test_a_new_password_is_kept_exactly_as_typed(
             "/settings/security/password",
             data={
                 "csrf_token": csrf_of(page),
-                "current_password": "correct horse battery staple",
+                "current_password": PASSWORD,
                 "new_password": padded,
                 "new_password_again": padded,
             },
@@ -336,8 +338,7 @@ async def test_an_api_key_made_after_step_up_is_shown_once_and_works(
     await page.get_by_role("button", name="Create key").click()
 
     await expect(page.locator("#form-error")).to_have_text("Confirm it's you to continue.")
-    await page.locator("#f-step_up_method").select_option("pin")
-    await page.locator("#f-step_up_code").fill(PIN)
+    await answer_step_up(page)
     await check_page(page, "security-api-key-step-up-desktop")
     await page.get_by_role("button", name="Create key").click()
 
@@ -520,14 +521,12 @@ async def test_removing_the_pin_asks_to_confirm_it_is_you(
     await page.goto("/settings/security/pin")
     await page.get_by_role("button", name="Remove PIN").click()
     await expect(page.locator("#f-step_up_code")).to_be_visible()
-    await page.locator("#f-step_up_method").select_option("pin")
-    await page.locator("#f-step_up_code").fill("000000")
+    await answer_step_up(page, "000000")
     await page.get_by_role("button", name="Remove PIN").click()
     await expect(page.locator("#e-step_up_code")).to_have_text("That PIN is not right.")
     assert (await api(app, person, "GET", "/v1/me/factors"))["pin_set"] is True
 
-    await page.locator("#f-step_up_method").select_option("pin")
-    await page.locator("#f-step_up_code").fill(PIN)
+    await answer_step_up(page)
     await page.get_by_role("button", name="Remove PIN").click()
     await expect(page.locator(".flash")).to_have_text("Your payment PIN was removed.")
     assert (await api(app, person, "GET", "/v1/me/factors"))["pin_set"] is False

@@ -5,11 +5,9 @@ no money; a large payment asks for the payment PIN first."""
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
 from playwright.async_api import Page, expect
 
 from finhub.config import Settings
@@ -17,25 +15,19 @@ from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.web.forms import FormError
 from finhub.web.pages.send import recipient_body
-from tests.web import send_support
-from tests.web.conftest import (
-    DESKTOP,
-    PHONE,
-    VIEWPORTS,
-    PageFactory,
-    PersonFactory,
-)
-from tests.web.send_support import (
-    activity,
+from tests.web.conftest import DESKTOP, PHONE, VIEWPORTS, PageFactory, PersonFactory
+from tests.web.send_support import activity, balance, inbox_after_payments
+from tests.web.shared_support import (
+    answer_step_up,
     api,
-    balance,
-    check_and_shoot,
-    inbox_after_payments,
+    api_client,
+    check_page,
+    csrf_of,
+    form_value,
     make_step_up_stale,
     set_pin,
+    web_client,
 )
-
-open_form_page = send_support.open_form_page  # the fixture, for the tests here
 
 
 async def fill_payment(page: Page, to: str, amount: str, note: str = "") -> None:
@@ -73,7 +65,7 @@ async def test_send_money_to_a_recent_recipient(
     recent = page.get_by_role("button", name="Send to Bob Receiver")
     await expect(recent).to_be_visible()
     await expect(page.locator("select[name=currency] option")).to_have_count(2)
-    await check_and_shoot(page, f"send-form-{size}")
+    await check_page(page, f"send-form-{size}")
 
     await recent.click()
     await expect(page.locator("#f-recipient")).to_have_value(bob.wallet_id)
@@ -84,13 +76,13 @@ async def test_send_money_to_a_recent_recipient(
     await expect(page.get_by_role("heading", level=1)).to_have_text("Review your payment")
     await expect(page.locator("dl")).to_contain_text("Bob Receiver")
     await expect(page.locator("dl")).to_contain_text("€12.50")
-    await check_and_shoot(page, f"send-review-{size}")
+    await check_page(page, f"send-review-{size}")
 
     await page.get_by_role("button", name="Send €12.50").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Money sent")
     await expect(page.locator("main")).to_contain_text("Bob Receiver")
     await expect(page.locator(".flash")).to_have_text("Payment sent.")
-    await check_and_shoot(page, f"send-receipt-{size}")
+    await check_page(page, f"send-receipt-{size}")
 
     assert await balance(app, bob) == 13_50
     assert await balance(app, ada) == 100_00 - 13_50
@@ -131,16 +123,11 @@ async def test_concurrent_confirms_with_one_key_pay_once(
 ) -> None:
     ada = await make_person(display_name="Ada Racing", balances={"EUR": 50_00})
     bob = await make_person(display_name="Bob Racing")
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://finhub.test") as web:
-        web.cookies.set("fh_session", ada.token)
+    async with web_client(app, ada) as web:
         form = await web.get("/send")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-        key = re.search(r'name="idempotency_key" value="([^"]+)"', form.text)
-        assert token
-        assert key
         data = {
-            "csrf_token": token.group(1),
-            "idempotency_key": key.group(1),
+            "csrf_token": csrf_of(form),
+            "idempotency_key": form_value(form, "idempotency_key"),
             "recipient": bob.email,
             "amount": "5",
             "currency": "EUR",
@@ -154,11 +141,11 @@ async def test_concurrent_confirms_with_one_key_pay_once(
 
 
 async def test_insufficient_funds_shows_on_the_amount_and_moves_nothing(
-    make_person: PersonFactory, open_form_page: PageFactory, app: Any
+    make_person: PersonFactory, open_page: PageFactory, app: Any
 ) -> None:
     ada = await make_person(display_name="Ada Short", balances={"EUR": 5_00})
     bob = await make_person(display_name="Bob Short")
-    page = await open_form_page(ada, DESKTOP)
+    page = await open_page(ada, DESKTOP)
     await fill_payment(page, bob.email, "50")
     await page.get_by_role("button", name="Send €50.00").click()
 
@@ -167,16 +154,16 @@ async def test_insufficient_funds_shows_on_the_amount_and_moves_nothing(
     await expect(page.locator("#e-amount")).to_contain_text("enough money")
     await expect(amount).to_have_value("50")
     await expect(page.locator("#f-recipient")).to_have_value(bob.email)
-    await check_and_shoot(page, "send-error-desktop")
+    await check_page(page, "send-error-desktop")
     assert await balance(app, ada) == 5_00
     assert await balance(app, bob) == 0
 
 
 async def test_unknown_and_own_addresses_show_on_the_recipient(
-    make_person: PersonFactory, open_form_page: PageFactory, app: Any
+    make_person: PersonFactory, open_page: PageFactory, app: Any
 ) -> None:
     ada = await make_person(display_name="Ada Lost", balances={"EUR": 10_00})
-    page = await open_form_page(ada, PHONE)
+    page = await open_page(ada, PHONE)
     await fill_payment(page, "nobody-here@example.org", "1")
     await page.get_by_role("button", name="Send €1.00").click()
     await expect(page.locator("#e-recipient")).to_contain_text("couldn't find anyone")
@@ -192,44 +179,38 @@ async def test_unknown_and_own_addresses_show_on_the_recipient(
 
 
 async def test_too_many_unknown_recipients_are_answered_on_the_field(
-    make_person: PersonFactory, open_form_page: PageFactory, app: Any
+    make_person: PersonFactory, open_page: PageFactory, app: Any
 ) -> None:
     ada = await make_person(display_name="Ada Guesser", balances={"EUR": 10_00})
-    async with AsyncClient(
-        transport=ASGITransport(app=app),
-        base_url="http://finhub.test",
-        headers={"Authorization": f"Bearer {ada.token}"},
-    ) as client:
+    async with api_client(app, ada.token) as client:
         for n in range(10):
             body = {"to": {"email": f"guess-{n}@example.org"}, "amount": 1, "currency": "EUR"}
             await client.post("/v1/payments/p2p", json=body)
-    page = await open_form_page(ada, PHONE)
+    page = await open_page(ada, PHONE)
     await fill_payment(page, "guess-11@example.org", "1")
     await page.get_by_role("button", name="Send €1.00").click()
     await expect(page.locator("#e-recipient")).to_contain_text("Too many unknown recipients")
 
 
 async def test_a_large_payment_asks_for_the_payment_pin(
-    make_person: PersonFactory, open_form_page: PageFactory, app: Any, db: Database
+    make_person: PersonFactory, open_page: PageFactory, app: Any, db: Database
 ) -> None:
     ada = await make_person(display_name="Ada Large", balances={"EUR": 2_000_00})
     bob = await make_person(display_name="Bob Large")
-    pin = await set_pin(app, ada)
+    await set_pin(app, ada)
     await make_step_up_stale(db, ada)
-    page = await open_form_page(ada, PHONE)
+    page = await open_page(ada, PHONE)
     await fill_payment(page, bob.email, "600")
     await page.get_by_role("button", name="Send €600.00").click()
 
     await expect(page.get_by_role("group", name="Confirm it's you")).to_be_visible()
     assert await balance(app, bob) == 0
-    await page.get_by_label("Method").select_option("pin")
-    await page.locator("#f-step_up_code").fill("000000")
+    await answer_step_up(page, "000000")
     await page.get_by_role("button", name="Send €600.00").click()
     await expect(page.locator("#e-step_up_code")).to_be_visible()
-    await check_and_shoot(page, "send-step-up-phone")
+    await check_page(page, "send-step-up-phone")
 
-    await page.get_by_label("Method").select_option("pin")
-    await page.locator("#f-step_up_code").fill(pin)
+    await answer_step_up(page)
     await page.get_by_role("button", name="Send €600.00").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Money sent")
     assert await balance(app, bob) == 600_00
@@ -244,7 +225,7 @@ async def test_the_send_page_speaks_the_persons_language(
     await page.goto("/send")
     heading = await page.get_by_role("heading", level=1).inner_text()
     assert heading != "Send money"
-    await check_and_shoot(page, f"send-form-{language}-phone")
+    await check_page(page, f"send-form-{language}-phone")
 
 
 def test_what_people_type_in_to_becomes_the_right_recipient() -> None:

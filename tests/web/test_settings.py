@@ -17,18 +17,16 @@ from tests.web.conftest import (
     PageFactory,
     PersonFactory,
 )
-from tests.web.security_support import (
+from tests.web.shared_support import (
     PIN,
+    answer_step_up,
     api,
     check_page,
     csrf_of,
     make_step_up_stale,
-    open_page_allowing_422,
     set_pin,
     web_client,
 )
-
-__all__ = ["open_page_allowing_422"]  # the page fixture of these tests
 
 
 def translated(language: str, message: str) -> str:
@@ -132,8 +130,7 @@ async def test_a_phone_change_asks_to_confirm_it_is_you(
     await expect(page.locator("#f-phone")).to_have_value("+66 81 234 5678")
     assert (await api(app, person, "GET", "/v1/me"))["phone"] is None
     await check_page(page, "settings-step-up-phone")
-    await page.locator("#f-step_up_method").select_option("pin")
-    await page.locator("#f-step_up_code").fill(PIN)
+    await answer_step_up(page)
     await page.get_by_role("button", name="Save phone number").click()
 
     await expect(page.locator(".flash")).to_have_text("Your phone number was saved.")

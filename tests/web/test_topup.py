@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from playwright.async_api import Page, expect
 from psycopg import sql
 from structlog.testing import capture_logs
@@ -16,11 +16,13 @@ from structlog.testing import capture_logs
 from finhub.kit.db import Database
 from tests.payments.topups.support import deliver_webhooks
 from tests.web.conftest import VIEWPORTS, PageFactory, PersonFactory, assert_accessible, shoot
-from tests.web.money_in_out_support import (  # noqa: F401 (the api_as fixture)
+from tests.web.money_in_out_support import balance_in
+from tests.web.shared_support import (
     ApiFactory,
-    api_clients,
-    assert_no_sideways_scroll,
-    balance_in,
+    api_clients,  # noqa: F401 (the api_as fixture)
+    check_page,
+    csrf_of,
+    web_client,
 )
 
 SUCCESS = "4242424242424242"
@@ -90,46 +92,34 @@ async def test_the_top_up_pages_at_each_size(
     await page.goto("/top-up")
     await expect(page.locator("h1")).to_have_text("Top up")
     await expect(page.get_by_role("button", name="Top up by card")).to_be_visible()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"topup-choose-{size}")
+    await check_page(page, f"topup-choose-{size}")
 
     await page.goto("/top-up/card")
     await expect(page.get_by_label("Card number").first).to_be_visible()
     await expect(page.locator("#f-cvc")).to_have_attribute("autocomplete", "cc-csc")
     await page.get_by_text("Sandbox test cards").click()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"topup-card-{size}")
+    await check_page(page, f"topup-card-{size}")
 
     await page.goto(f"/top-up/card/{completed['id']}")
     await expect(page.locator("h1")).to_have_text("Money added")
     await expect(page.get_by_text("Visa •••• 4242").first).to_be_visible()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"topup-completed-{size}")
+    await check_page(page, f"topup-completed-{size}")
 
     await page.goto(f"/top-up/card/{declined['id']}")
     await expect(page.locator("h1")).to_have_text("Card declined")
     await expect(page.get_by_role("alert")).to_have_text("The card doesn't have enough funds.")
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"topup-declined-{size}")
+    await check_page(page, f"topup-declined-{size}")
 
     await page.goto(f"/top-up/card/{waiting['id']}/verify")
     await expect(page.locator("h1")).to_have_text("Confirm this payment")
     await expect(page.get_by_text("Visa •••• 3220")).to_be_visible()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"topup-challenge-{size}")
+    await check_page(page, f"topup-challenge-{size}")
 
     await page.goto("/top-up/bank")
     instructions = (await api.get("/v1/payments/bank-topups/instructions")).json()
     await expect(page.get_by_text(instructions["payment_reference"])).to_be_visible()
     await expect(page.get_by_text(instructions["iban_formatted"])).to_be_visible()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"topup-bank-{size}")
+    await check_page(page, f"topup-bank-{size}")
 
 
 @pytest.mark.parametrize(
@@ -249,17 +239,12 @@ async def test_the_card_form_never_echoes_the_card_number(
     app: Any, make_person: PersonFactory
 ) -> None:
     person = await make_person(balances={"EUR": START})
-    async with AsyncClient(
-        transport=ASGITransport(app=app),
-        base_url="http://finhub.test",
-        cookies={"fh_session": person.token},
-    ) as browser:
+    async with web_client(app, person) as browser:
         form = await browser.get("/top-up/card")
-        token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
         answer = await browser.post(
             "/top-up/card",
             data={
-                "csrf_token": token,
+                "csrf_token": csrf_of(form),
                 "idempotency_key": "web_echo_check",
                 "amount": "10",
                 "currency": "EUR",
@@ -311,3 +296,9 @@ async def test_the_copy_button_copies_the_reference(
     await page.get_by_role("button", name="Copy reference").click()
     await expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert await page.evaluate("navigator.clipboard.readText()") == reference
+
+    # The IBAN is copied without the spaces it is shown with.
+    iban = (await api_as(person).get("/v1/payments/bank-topups/instructions")).json()["iban"]
+    await page.get_by_role("button", name="Copy IBAN").click()
+    await expect(page.locator("button[data-copy-target=bank-iban]")).to_have_text("Copied")
+    assert await page.evaluate("navigator.clipboard.readText()") == iban

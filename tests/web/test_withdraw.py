@@ -3,6 +3,8 @@ held money and cancelling, in Chromium at phone and desktop size."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -10,16 +12,13 @@ from finhub.config import Settings
 from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from tests.web.conftest import VIEWPORTS, PageFactory, PersonFactory, assert_accessible, shoot
-from tests.web.money_in_out_support import (  # noqa: F401 (the api_as fixture)
-    PIN,
+from tests.web.money_in_out_support import add_payee, balance_in, not_stepped_up
+from tests.web.shared_support import (
     ApiFactory,
-    add_payee,
-    api_clients,
-    assert_no_sideways_scroll,
-    balance_in,
-    not_stepped_up,
+    answer_step_up,
+    api_clients,  # noqa: F401 (the api_as fixture)
+    check_page,
     set_pin,
-    shoot_mid_flow,
 )
 
 START = 200_00
@@ -54,21 +53,15 @@ async def test_the_withdrawal_pages_at_each_size(
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("€20.00")
     await expect(rows.first).to_contain_text("Pending")
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot_mid_flow(page, f"withdraw-form-{size}")
+    await check_page(page, f"withdraw-form-{size}")
 
     await fill_withdrawal(page, payee["id"], "15.50")
     await expect(page.get_by_text("DE89 3704 0044 0532 0130 00")).to_be_visible()
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"withdraw-review-{size}")
+    await check_page(page, f"withdraw-review-{size}")
 
     await page.goto(f"/withdraw/{earlier.json()['id']}")
     await expect(page.locator("h1")).to_have_text("Withdrawal of €20.00")
-    await assert_accessible(page)
-    await assert_no_sideways_scroll(page)
-    await shoot(page, f"withdraw-detail-{size}")
+    await check_page(page, f"withdraw-detail-{size}")
 
 
 async def test_a_withdrawal_holds_the_money(
@@ -142,6 +135,7 @@ async def test_a_payee_in_another_currency_is_refused_before_the_review(
 
 
 async def test_a_large_withdrawal_asks_to_confirm_it_is_you(
+    app: Any,
     db: Database,
     settings: Settings,
     clock: OffsetClock,
@@ -152,7 +146,7 @@ async def test_a_large_withdrawal_asks_to_confirm_it_is_you(
     person = await make_person(balances={"EUR": 2_000_00})
     api = api_as(person)
     payee = await add_payee(api)
-    await set_pin(api)
+    await set_pin(app, person)
     page = await open_page(await not_stepped_up(db, settings, clock, person))
     large = f"{(settings.step_up_payment_threshold + 100_00) / 100:.2f}"
     await fill_withdrawal(page, payee["id"], large)
@@ -160,10 +154,9 @@ async def test_a_large_withdrawal_asks_to_confirm_it_is_you(
     await expect(page.get_by_role("group", name="Confirm it's you")).to_be_visible()
     assert await balance_in(api) == {"balance": 2_000_00, "available": 2_000_00, "held": 0}
     await assert_accessible(page)
-    await shoot_mid_flow(page, "withdraw-step-up-desktop")
+    await shoot(page, "withdraw-step-up-desktop")
 
-    await page.select_option("#f-step_up_method", "pin")
-    await page.fill("#f-step_up_code", PIN)
+    await answer_step_up(page)
     await page.get_by_role("button", name="Confirm withdrawal").click()
     await expect(page.locator(".flash")).to_contain_text("Withdrawal requested.")
     held = (await balance_in(api))["held"]

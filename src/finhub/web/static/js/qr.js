@@ -1,7 +1,8 @@
 // QR codes and payment links: the Scan page reads a code from an uploaded picture or the camera
-// (qr-scanner, decoding in a worker) and posts its text for review; the request page copies a
-// share link; /pay hands a link's fragment (which never reaches a server by itself) to the
-// server in a POST body. Messages come translated from data-* attributes of the page.
+// (qr-scanner, decoding in a worker) and posts its text for review; /pay hands a link's fragment
+// (which never reaches a server by itself) to the server in a POST body. Messages come
+// translated from data-* attributes of the page. (The share link's copy button is one of the
+// shared data-copy-* buttons of security.js.)
 (function () {
   "use strict";
 
@@ -82,28 +83,6 @@
     if (stop) stop.addEventListener("click", stopCamera);
   }
 
-  // --- copying a share link -----------------------------------------------------------------
-
-  function bindCopy(button) {
-    if (!once(button)) return;
-    button.addEventListener("click", function () {
-      var input = document.getElementById(button.dataset.qrCopy);
-      var box = button.closest("[data-qr-copy-box]");
-      var status = box && box.querySelector("[data-qr-copy-status]");
-      if (!input) return;
-      function done(ok) {
-        if (status) status.textContent = ok ? button.dataset.qrCopied : button.dataset.qrCopyFailed;
-        if (!ok) { input.focus(); input.select(); }
-      }
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(input.value).then(function () { done(true); },
-          function () { done(false); });
-      } else {
-        done(false);
-      }
-    });
-  }
-
   // --- /pay: the share link's fragment --------------------------------------------------------
 
   function bindPayLink(form) {
@@ -122,7 +101,6 @@
 
   function bind(root) {
     root.querySelectorAll("[data-qr-scan]").forEach(bindScan);
-    root.querySelectorAll("[data-qr-copy]").forEach(bindCopy);
     root.querySelectorAll("form[data-pay-link]").forEach(bindPayLink);
   }
 

@@ -1,7 +1,8 @@
-// Security settings: creating a passkey in the browser (WebAuthn), copying a new API key, and
-// downloading or printing recovery codes. Binds to data-security-* attributes (their own names,
-// so no other page group's script acts on them); safe to run again on every HTMX swap (bound
-// elements are marked).
+// Security settings: creating a passkey in the browser (WebAuthn) and downloading or printing
+// recovery codes, bound to data-security-* attributes (their own names, so no other page
+// group's script acts on them). Also the one copy button behaviour of every page (data-copy-*):
+// the API key, the bank details of a top-up, a request's share link. Safe to run again on every
+// HTMX swap (bound elements are marked).
 (function () {
   "use strict";
 
@@ -47,20 +48,55 @@
     });
   }
 
-  // <button data-security-copy="input-id" data-security-copied="Copied">: copies the input's
-  // value.
+  // <button type="button" data-copy-target="element-id" data-copied="Copied"
+  //   data-copy="text" data-copy-failed="Select it and copy it." data-copy-status="status-id">
+  // copies `data-copy` (else the target's value or text); only data-copy-target is required.
+  // Copied: the button says `data-copied` for a moment and so does the status element (a live
+  // region). Without clipboard access (an insecure origin, a refused permission) the target's
+  // text is selected for the person to copy, and the status says `data-copy-failed`.
   function bindCopy(button) {
+    var label = button.textContent;
+    var restore = null;
+
+    function target() { return document.getElementById(button.dataset.copyTarget || ""); }
+
+    function say(message) {
+      var status = document.getElementById(button.dataset.copyStatus || "");
+      if (status) status.textContent = message || "";
+    }
+
+    function copied() {
+      button.textContent = button.dataset.copied || label;
+      say(button.dataset.copied);
+      window.clearTimeout(restore);
+      restore = window.setTimeout(function () { button.textContent = label; }, 2000);
+    }
+
+    function failed() {
+      var element = target();
+      if (element && typeof element.select === "function") {
+        element.focus();
+        element.select();
+      } else if (element) {
+        var range = document.createRange();
+        range.selectNodeContents(element);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+      }
+      say(button.dataset.copyFailed);
+    }
+
     button.addEventListener("click", function () {
-      var input = document.getElementById(button.dataset.securityCopy);
-      if (!input) return;
-      function done() { button.textContent = button.dataset.securityCopied; }
+      var element = target();
+      var text = button.dataset.copy;
+      if (text === undefined && element) {
+        text = "value" in element ? element.value : element.textContent.trim();
+      }
+      if (!text) return;
       if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(input.value).then(done, function () {
-          input.select();
-        });
+        navigator.clipboard.writeText(text).then(copied, failed);
       } else {
-        input.select();
-        if (document.execCommand("copy")) done();
+        failed();
       }
     });
   }
@@ -93,7 +129,7 @@
 
   function bind(root) {
     once(root, "form[data-security-passkey]", bindPasskeyForm);
-    once(root, "[data-security-copy]", bindCopy);
+    once(root, "button[data-copy-target]", bindCopy);
     once(root, "[data-security-download]", bindDownload);
     once(root, "[data-security-print]", bindPrint);
   }

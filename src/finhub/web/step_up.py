@@ -34,6 +34,7 @@ class StepUpFailed(Exception):
 
 
 def step_up_code(form: Mapping[str, Any]) -> str:
+    """The step-up answer the form carries ("" when none)."""
     return str(form.get("step_up_code") or "").strip()
 
 
@@ -120,6 +121,8 @@ async def act(
 
 
 def reraise_unexpected(problem: ApiProblem) -> None:
+    """Signed out or a server failure is no refusal to show in the form: raised again, the
+    app's error handling shows the sign-in or error page."""
     if problem.status == 401 or problem.status >= 500:
         raise problem
 

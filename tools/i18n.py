@@ -31,7 +31,12 @@ def update() -> int:
                 continue
             path = LOCALE_DIR / babel_name / "LC_MESSAGES" / f"{domain}.po"
             old = _read(path, babel_name)
-            catalog = Catalog(locale=babel_name, project="finhub", domain=domain)
+            catalog = Catalog(
+                locale=babel_name,
+                project="finhub",
+                domain=domain,
+                creation_date=old.creation_date,  # unchanged catalogues stay byte for byte
+            )
             for key, places in messages.items():
                 known = old.get(key if isinstance(key, str) else key[0])
                 string = (

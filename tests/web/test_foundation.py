@@ -6,7 +6,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.web.conftest import PHONE, PageFactory, assert_accessible, shoot
+from tests.web.conftest import PHONE, PageFactory, PersonFactory, assert_accessible, shoot
 
 
 async def test_pages_carry_a_strict_content_security_policy(anonymous_client: AsyncClient) -> None:
@@ -51,3 +51,17 @@ async def test_the_landing_page_renders_in_chromium(open_page: PageFactory, app:
     assert await page.title()
     await assert_accessible(page)
     await shoot(page, "foundation-landing-phone")
+
+
+async def test_the_dark_palette_keeps_its_contrast(
+    open_page: PageFactory, make_person: PersonFactory
+) -> None:
+    person = await make_person(display_name="Nyx Night", balances={"EUR": 120_00})
+    for path, viewer in (("/", None), ("/dashboard", person), ("/send", person)):
+        page = await open_page(person=viewer, viewport=PHONE)
+        await page.emulate_media(color_scheme="dark")
+        await page.goto(path)
+        background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background != "rgb(255, 255, 255)"  # the dark palette is in use
+        await assert_accessible(page)
+        await shoot(page, f"foundation-dark-{path.strip('/') or 'landing'}-phone")

@@ -21,7 +21,7 @@ from finhub.web.client import ApiProblem
 from finhub.web.errors import message_for
 from finhub.web.rendering import STATIC_DIR, render
 from finhub.web.security import CsrfRejected, SecurityHeadersMiddleware
-from finhub.web.session import SignInRequired
+from finhub.web.session import SignInRequired, next_path
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -53,6 +53,6 @@ def _install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(ApiProblem)
     async def api_problem(request: Request, problem: ApiProblem) -> Response:
         if problem.status == 401:
-            return await sign_in_required(request, SignInRequired(request.url.path))
+            return await sign_in_required(request, SignInRequired(next_path(request)))
         status = problem.status if problem.status >= 400 else 500
         return render(request, "error.html", {"message": message_for(problem)}, status=status)

@@ -3,10 +3,12 @@ double submit (or a retried request after a lost answer) never moves money twice
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from finhub.api import TRANSIENT, TRANSIENT_CODES
 from finhub.kit.money import iso_currency
@@ -14,6 +16,11 @@ from finhub.web.client import ApiProblem
 from finhub.web.i18n import gettext
 
 IDEMPOTENCY_FIELD = "idempotency_key"
+# Digits with one optional point (and a sign, so "-5" is told it must be above zero): no
+# exponent ("1e999999" would overflow), no underscores, no other scripts' digits.
+AMOUNT_TEXT = re.compile(r"[+-]?[0-9]*\.?[0-9]*")
+# The largest amount in minor units the API's 64-bit integers hold.
+MAX_MINOR_UNITS = 2**63 - 1
 
 
 class FormError(Exception):
@@ -67,12 +74,32 @@ def parse_amount(text: str | None, currency: str, field: str = "amount") -> int:
     asset = iso_currency(currency)
     scale = asset.scale if asset is not None else 2
     try:
+        if not AMOUNT_TEXT.fullmatch(raw):
+            raise InvalidOperation
         value = Decimal(raw)
     except InvalidOperation:
         raise FormError({field: gettext("Enter an amount like 12.50.")}) from None
-    if not value.is_finite() or value <= 0:
+    if value <= 0:
         raise FormError({field: gettext("Enter an amount greater than zero.")})
-    minor = value.scaleb(scale)
+    if value.adjusted() > len(str(MAX_MINOR_UNITS)):
+        raise FormError({field: gettext("The amount is too large.")})
+    # Exact: the default 28 digits would round away a 29th decimal instead of refusing it.
+    minor = value.scaleb(scale, context=Context(prec=len(raw) + scale + 2))
     if minor != minor.to_integral_value():
         raise FormError({field: gettext("Use at most %(digits)d decimals.") % {"digits": scale}})
+    if int(minor) > MAX_MINOR_UNITS:
+        raise FormError({field: gettext("The amount is too large.")})
     return int(minor)
+
+
+def safe_next(value: str | None) -> str | None:
+    """A local path to go to next (after signing in, after choosing a language); anything
+    else (another site, a scheme-relative or backslash URL, control characters) is ignored."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return None
+    if "\\" in value or any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return None
+    return value

@@ -54,11 +54,11 @@ async def current_user(request: Request) -> WebUser:
     if known is not None:
         return known
     if SESSION_COOKIE not in request.cookies:
-        raise SignInRequired(_next_path(request))
+        raise SignInRequired(next_path(request))
     api = Api(request)
     result = await api.call("GET", "/v1/me")
     if result.status != 200:
-        raise SignInRequired(_next_path(request))
+        raise SignInRequired(next_path(request))
     profile = result.json()
     user = WebUser(
         id=profile["id"],
@@ -78,7 +78,8 @@ async def current_user(request: Request) -> WebUser:
     return user
 
 
-def _next_path(request: Request) -> str:
+def next_path(request: Request) -> str:
+    """The page to come back to after signing in: always a path on this site."""
     path = request.url.path
     return quote(path, safe="/") if path.startswith("/") and not path.startswith("//") else "/"
 

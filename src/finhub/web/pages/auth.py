@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -23,7 +23,7 @@ from finhub.identity.consents import PRIVACY_VERSION, TERMS_VERSION
 from finhub.identity.sessions import SESSION_COOKIE
 from finhub.web.client import Api, ApiProblem, ApiResult, cookie_value, relay_cookies
 from finhub.web.errors import field_errors, message_for
-from finhub.web.forms import form_exact, form_text
+from finhub.web.forms import form_exact, form_text, safe_next
 from finhub.web.i18n import gettext, ngettext
 from finhub.web.rendering import N_, redirect, render
 from finhub.web.security import web_router
@@ -54,19 +54,6 @@ WELCOME_STEPS = ("wallet", "add-money", "two-step", "send")
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-
-def safe_next(value: str | None) -> str | None:
-    """A local path to go to after signing in; anything else (another site, a scheme-relative
-    or backslash URL, control characters) is ignored."""
-    if not value or not value.startswith("/") or value.startswith("//"):
-        return None
-    if "\\" in value or any(ord(char) < 32 for char in value):
-        return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return None
-    return value
 
 
 def _cookie_secure(request: Request) -> bool:

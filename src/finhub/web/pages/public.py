@@ -6,6 +6,7 @@ from fastapi import Form, Request
 from fastapi.responses import Response
 
 from finhub.web.client import Api
+from finhub.web.forms import safe_next
 from finhub.web.i18n import LOCALES
 from finhub.web.rendering import redirect
 from finhub.web.security import web_router
@@ -22,8 +23,7 @@ async def change_language(
     """Saves the choice in a cookie and, for a signed-in person, on their profile."""
     if language not in LOCALES:
         language = "en"
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
-    response = redirect(request, target)
+    response = redirect(request, safe_next(next) or "/")
     response.set_cookie(
         LANGUAGE_COOKIE,
         language,

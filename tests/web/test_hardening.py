@@ -1,0 +1,72 @@
+"""Checks that hold across the web app: redirects stay on this site, typed amounts are read
+exactly or refused with a message, never a server error."""
+
+from __future__ import annotations
+
+import pytest
+from httpx import AsyncClient
+
+from finhub.web.forms import FormError, parse_amount, safe_next
+
+
+async def _csrf_token(client: AsyncClient) -> str:
+    page = await client.get("/")
+    return page.text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example"]
+)
+async def test_the_language_switch_never_leaves_the_site(
+    anonymous_client: AsyncClient, target: str
+) -> None:
+    token = await _csrf_token(anonymous_client)
+    response = await anonymous_client.post(
+        "/language", data={"language": "th", "next": target, "csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+async def test_the_language_switch_goes_back_to_a_local_page(
+    anonymous_client: AsyncClient,
+) -> None:
+    token = await _csrf_token(anonymous_client)
+    response = await anonymous_client.post(
+        "/language", data={"language": "en", "next": "/sign-in", "csrf_token": token}
+    )
+    assert response.headers["location"] == "/sign-in"
+
+
+@pytest.mark.parametrize(
+    "value", ["//x.example", "/\\x.example", "http://x.example", "/a\x7fb", "/a\nb", "", "x"]
+)
+def test_only_local_paths_are_next_pages(value: str) -> None:
+    assert safe_next(value) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [("12.50", 1250), ("12,50", 1250), ("1 234.5", 123450), (".5", 50), ("5.", 500)],
+)
+def test_amounts_are_read_exactly(text: str, minor: int) -> None:
+    assert parse_amount(text, "EUR") == minor
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1e999999",  # overflowed the decimal context: a server error before
+        "1e-9999999",  # underflowed to zero: sent to the API as 0 before
+        "9" * 5000,
+        "1_000",
+        "nan",
+        "1.000000000000000000000000000001",  # rounded to 1.00 before
+        "92233720368547758.08",
+    ],
+)
+def test_odd_amounts_are_refused_with_a_message(text: str) -> None:
+    with pytest.raises(FormError) as refused:
+        parse_amount(text, "EUR")
+    assert refused.value.errors["amount"]
+

@@ -7,6 +7,7 @@ import pytest
 from httpx import AsyncClient
 
 from finhub.web.forms import FormError, parse_amount, safe_next
+from finhub.web.pages.inbox import link_of
 
 
 async def _csrf_token(client: AsyncClient) -> str:
@@ -70,3 +71,20 @@ def test_odd_amounts_are_refused_with_a_message(text: str) -> None:
         parse_amount(text, "EUR")
     assert refused.value.errors["amount"]
 
+
+@pytest.mark.parametrize(
+    ("kind", "data", "href"),
+    [
+        ("support.replied", {"ticket_id": "tkt_01ABC"}, "/help/tickets/tkt_01ABC"),
+        ("payment_request.created", {"payment_request_id": "prq_9z"}, "/request/prq_9z"),
+        ("scheduled_payment.failed", {"scheduled_payment_id": "sch_1"}, "/scheduled"),
+        ("security.new_sign_in", {"session_id": "ses_1"}, "/settings/security/devices"),
+        ("support.replied", {"ticket_id": "../../sign-out"}, None),
+        ("support.replied", {}, None),
+        ("payment.completed", {"payment_id": "pay_1"}, None),
+    ],
+)
+def test_an_inbox_item_links_to_what_it_is_about(
+    kind: str, data: dict[str, str], href: str | None
+) -> None:
+    assert link_of({"kind": kind, "data": data}) == href

@@ -4,6 +4,7 @@ swaps the item and updates the layout's unread badge) or all at once, a page at 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import Request
@@ -30,6 +31,26 @@ TOPICS = (
 )
 
 
+# Where a notification leads: (its kind, the id in its data, the page with `{}` for the id).
+LINKS = (
+    ("support.replied", "ticket_id", "/help/tickets/{}"),
+    ("payment_request.created", "payment_request_id", "/request/{}"),
+    ("scheduled_payment.failed", "scheduled_payment_id", "/scheduled"),
+    ("security.new_sign_in", "session_id", "/settings/security/devices"),
+)
+# An id as the API writes them (`tkt_…`): nothing else is put into a link.
+LINKED_ID = re.compile(r"^[a-z]{2,8}_[0-9A-Za-z]{1,60}$")
+
+
+def link_of(notification: dict[str, Any]) -> str | None:
+    """The page a notification is about, when there is one."""
+    data = notification.get("data") or {}
+    for kind, key, page in LINKS:
+        if notification.get("kind") == kind and LINKED_ID.match(str(data.get(key) or "")):
+            return page.format(data[key])
+    return None
+
+
 def topic_of(kind: str) -> str:
     return next((label for prefix, label in TOPICS if kind.startswith(prefix)), N_("Notice"))
 
@@ -47,6 +68,7 @@ async def inbox_page(request: Request, user: CurrentUser, after: str | None = No
     context = {
         "notifications": notifications,
         "topic_of": topic_of,
+        "link_of": link_of,
         "next_after": page.get("next_starting_after") if page.get("has_more") else None,
         "paged": cursor is not None,
         "any_unread": any(n.get("read_at") is None for n in notifications),
@@ -69,7 +91,7 @@ async def mark_read(request: Request, notification_id: str, user: CurrentUser) -
     if not request.headers.get("hx-request") or request.headers.get("hx-boosted"):
         return redirect(request, "/inbox")
     unread = await api.get("/v1/me/notifications/unread-count")
-    context = {"n": notification, "topic_of": topic_of, "just_read": True}
+    context = {"n": notification, "topic_of": topic_of, "link_of": link_of, "just_read": True}
     response = render(request, "inbox/item.html", context)
     response.headers["HX-Trigger"] = json.dumps({UNREAD_EVENT: {"count": unread["unread"]}})
     return response

@@ -3,11 +3,14 @@ exactly or refused with a message, never a server error."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
 from finhub.web.forms import FormError, parse_amount, safe_next
 from finhub.web.pages.inbox import link_of
+from tests.web.conftest import PersonFactory
 
 
 async def _csrf_token(client: AsyncClient) -> str:
@@ -88,3 +91,23 @@ def test_an_inbox_item_links_to_what_it_is_about(
     kind: str, data: dict[str, str], href: str | None
 ) -> None:
     assert link_of({"kind": kind, "data": data}) == href
+
+
+async def test_odd_numbers_in_a_query_or_form_get_a_page_not_a_server_error(
+    app: Any, make_person: PersonFactory
+) -> None:
+    person = await make_person(display_name="Odd Numbers")
+    cookies = {"fh_session": person.token}
+    transport = ASGITransport(app=app)
+    async with AsyncClient(
+        transport=transport, base_url="http://finhub.test", cookies=cookies
+    ) as c:
+        for step in ("\u00b2", "9" * 5000):
+            assert (await c.get("/welcome", params={"step": step})).status_code == 200
+        form = await c.get("/scheduled/new")
+        token = form.text.split('name="csrf_token" value="')[1].split('"')[0]
+        fields = {"to": "someone@example.com", "amount": "5", "currency": "EUR"}
+        fields.update(start_date="2030-01-15", repeat="monthly", count="\u00b2")
+        answer = await c.post("/scheduled/new", data={**fields, "csrf_token": token})
+        assert answer.status_code == 422
+        assert "Enter a whole number from 1 to" in answer.text

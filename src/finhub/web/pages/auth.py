@@ -567,7 +567,9 @@ async def reset_password(request: Request) -> Response:
 
 @router.get("/welcome")
 async def welcome(request: Request, user: CurrentUser, step: str = "1") -> Response:
-    number = min(max(int(step) if step.isdigit() else 1, 1), len(WELCOME_STEPS))
+    # isdecimal, not isdigit: int() refuses "²"; and a few digits at most.
+    number = int(step) if step.isdecimal() and len(step) <= 2 else 1
+    number = min(max(number, 1), len(WELCOME_STEPS))
     context = {
         "step": number,
         "steps": len(WELCOME_STEPS),

@@ -360,7 +360,7 @@ class ScheduleForm:
             return
         count = None
         if self.count:
-            count = int(self.count) if self.count.isdigit() else 0
+            count = int(self.count) if self.count.isdecimal() else 0  # int("²") fails
             if not 1 <= count <= MAX_COUNT:
                 errors["count"] = gettext("Enter a whole number from 1 to %(max)d.") % {
                     "max": MAX_COUNT

@@ -12,7 +12,6 @@ from typing import Any
 from babel.support import LazyProxy
 
 from finhub.web.client import ApiProblem
-from finhub.web.i18n import gettext
 from finhub.web.i18n import lazy_gettext as _
 
 MESSAGES: dict[str, LazyProxy] = {
@@ -176,8 +175,3 @@ def field_errors(problem: ApiProblem, fields: dict[str, str] | None = None) -> d
 def _field_name(item: dict[str, Any]) -> str:
     location = [part for part in item.get("location", []) if part not in ("body", "query")]
     return str(location[0]) if location else ""
-
-
-def translated(message: str) -> str:
-    """A message marked with `N_` where it was defined, translated now."""
-    return gettext(message)

@@ -122,14 +122,6 @@ def format_money(amount: int | str | None, currency: str, *, sign: bool = False)
     return text
 
 
-def format_number(value: int | float | Decimal) -> str:
-    return numbers.format_decimal(value, locale=babel_locale())
-
-
-def format_percent(value: float | Decimal) -> str:
-    return numbers.format_percent(value, locale=babel_locale(), format="#,##0.##%")
-
-
 def _as_datetime(value: datetime | str) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 

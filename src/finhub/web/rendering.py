@@ -44,8 +44,6 @@ def _environment() -> Environment:
         money=i18n.format_money,
         datetime=i18n.format_datetime,
         date=i18n.format_date,
-        number=i18n.format_number,
-        percent=i18n.format_percent,
         currency_name=i18n.currency_name,
     )
     env.globals.update(static=static_url, SCRIPTS=page_scripts(), **i18n.template_globals())
@@ -97,8 +95,7 @@ def render(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """Render a page (or, for an HTMX request that asks for a fragment, the same template's
-    `content` block is still a whole page: HTMX swaps what it targets)."""
+    """A whole page, never cached by the browser; HTMX swaps the part it targets."""
     values = page_context(request)
     values.update(context or {})
     html = ENV.get_template(template).render(values)

@@ -70,12 +70,6 @@ def csrf_token(request: Request) -> str:
     return _token(secret_key, csrf_nonce(request), session)
 
 
-def token_for_session(request: Request, session_token: str) -> str:
-    """The token for a session started by this very request (sign-in answers with it)."""
-    secret_key: str = request.app.state.container.secret_key
-    return _token(secret_key, csrf_nonce(request), session_token)
-
-
 def _token(secret_key: str, nonce: str, session: str) -> str:
     message = f"csrf:{nonce}:{hashlib.sha256(session.encode()).hexdigest()}".encode()
     digest = hmac.new(secret_key.encode(), message, hashlib.sha256).digest()

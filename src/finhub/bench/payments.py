@@ -194,16 +194,23 @@ def _http_part(bench: PaymentsBench, fixtures: Fixtures) -> None:
     """For each worker count: the ledger transfer load, then the P2P load, on one server."""
     c = bench.concurrency
     measured: dict[int, tuple[JobResult, JobResult]] = {}
+    cpu_notes: dict[int, tuple[str, str]] = {}
     for workers in bench.workers:
         say(f"http: finhub serve --workers {workers}")
         with finhub_server(bench.url, workers=workers) as server:
             say(f"  POST /v1/ledger/transfers, c={c}, {bench.seconds:g} s")
-            transfers = _transfer_load(bench, server, fixtures)
+            transfer_meter = bench.meter()
+            transfers = _transfer_load(bench, server, fixtures, transfer_meter)
             say(f"  {transfers.rate:,.0f} req/s, p50 {transfers.p50_ms:.1f} ms")
             say(f"  POST /v1/payments/p2p, c={c}, {bench.seconds:g} s")
-            payments = _p2p_load(bench, server, fixtures)
+            payment_meter = bench.meter()
+            payments = _p2p_load(bench, server, fixtures, payment_meter)
             say(f"  {payments.rate:,.0f} payments/s, p50 {payments.p50_ms:.1f} ms")
         measured[workers] = (transfers, payments)
+        cpu_notes[workers] = (
+            transfer_meter.note(transfers.completed, "transfer"),
+            payment_meter.note(payments.completed, "payment"),
+        )
     best = max(measured, key=lambda w: measured[w][1].rate)
     transfers, payments = measured[best]
     bench.report.reference = transfers.rate
@@ -213,6 +220,7 @@ def _http_part(bench: PaymentsBench, fixtures: Fixtures) -> None:
         "req/s",
         latency=_latency(transfers),
     )
+    reference.note = cpu_notes[best][0]
     note_failures(reference, transfers.failed, transfers.first_error)
     row = Row(
         f"P. HTTP POST /v1/payments/p2p, c={c}, --workers {best}",
@@ -226,7 +234,7 @@ def _http_part(bench: PaymentsBench, fixtures: Fixtures) -> None:
         for w, (t, p) in measured.items()
         if w != best
     )
-    row.note = f"also tried {others}" if others else ""
+    row.note = cpu_notes[best][1] + (f"; also tried {others}" if others else "")
     note_failures(row, payments.failed, payments.first_error)
     bench.report.add(reference)
     bench.report.add(row)
@@ -236,7 +244,9 @@ def _latency(result: JobResult) -> Latencies:
     return Latencies(result.completed, result.p50_ms, result.p99_ms)
 
 
-def _transfer_load(bench: PaymentsBench, server: RunningServer, fixtures: Fixtures) -> JobResult:
+def _transfer_load(
+    bench: PaymentsBench, server: RunningServer, fixtures: Fixtures, meter: CpuMeter
+) -> JobResult:
     job = Job(
         port=server.port,
         token=server.token,
@@ -249,10 +259,12 @@ def _transfer_load(bench: PaymentsBench, server: RunningServer, fixtures: Fixtur
         accounts=fixtures.ledger_accounts,
         run_id=uuid.uuid4().hex[:12],
     )
-    return measure(server, job, bench.meter())
+    return measure(server, job, meter)
 
 
-def _p2p_load(bench: PaymentsBench, server: RunningServer, fixtures: Fixtures) -> JobResult:
+def _p2p_load(
+    bench: PaymentsBench, server: RunningServer, fixtures: Fixtures, meter: CpuMeter
+) -> JobResult:
     job = P2PJob(
         port=server.port,
         tokens=fixtures.tokens,
@@ -264,7 +276,13 @@ def _p2p_load(bench: PaymentsBench, server: RunningServer, fixtures: Fixtures) -
     )
     if bench.warmup > 0:
         _run_p2p_load(replace(job, seconds=bench.warmup, run_id=job.run_id + "-warmup"))
-    return _run_p2p_load(job)
+    meter.parties["server"] = tree_cpu(server.process.pid)
+    meter.start()
+    result = _run_p2p_load(job)
+    meter.stop()
+    meter.used["load generator"] = result.client_cpu_seconds
+    meter.machine_busy = result.machine_busy
+    return result
 
 
 # --- the P2P load generator (its own process) -------------------------------------------------

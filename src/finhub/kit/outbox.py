@@ -48,6 +48,23 @@ async def emit(
     return event_id
 
 
+async def emit_many(
+    conn: Connection, events: list[tuple[str, str, dict[str, Any]]], *, now: datetime
+) -> list[str]:
+    """Record several (type, owner, data) events at once, in the order given."""
+    ids = [new_id("obx") for _ in events]
+    if events:
+        await conn.cursor().executemany(
+            "INSERT INTO outbox_events (id, type, owner, data, created_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [
+                (event_id, type, owner, Jsonb(data, dumps=dumps), now)
+                for event_id, (type, owner, data) in zip(ids, events, strict=True)
+            ],
+        )
+    return ids
+
+
 CLAIM_SQL = """
     WITH cursor_row AS (
         INSERT INTO outbox_cursors (consumer) VALUES (%(consumer)s)

@@ -34,6 +34,21 @@ class Posting:
     description: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    """A payment whose ledger side is done, ready to be recorded (see `record_payments`)."""
+
+    payment_id: str
+    new: NewPayment
+    status: str
+    transaction: Transaction | None
+    held: bool
+    activity: list[ActivityLine]
+    audit: AuditContext
+    # wallet id → user id of the wallets involved, when the caller has them at hand
+    owners: dict[str, str] | None = None
+
+
 async def create_payment(
     conn: Connection,
     ledger: LedgerService,
@@ -50,20 +65,59 @@ async def create_payment(
     payment_id = new_id("pay")
     transaction = await _post(conn, ledger, payment_id, new, posting)
     held = transaction is not None and posting is not None and posting.pending
-    payment = await repository.insert_payment(
+    [payment] = await record_payments(
         conn,
-        payment_id,
-        new,
-        status=status,
-        ledger_transaction_id=transaction.id if transaction and not held else None,
-        hold_transaction_id=transaction.id if transaction and held else None,
-        now=ledger.clock.now(),
+        ledger,
+        [PaymentRecord(payment_id, new, status, transaction, held, activity, audit)],
     )
-    await repository.insert_activity(
-        conn, payment.id, new.kind, status, activity, ledger.clock.now()
-    )
-    await _announce(conn, ledger, audit, payment, f"payment.{status}")
     return payment
+
+
+async def record_payments(
+    conn: Connection, ledger: LedgerService, records: list[PaymentRecord]
+) -> list[Payment]:
+    """Write the payments, their activity lines, an outbox event per wallet owner and an audit
+    record each: a handful of statements however many payments (a group commit records all
+    of its payments at once)."""
+    now = ledger.clock.now()
+    payments = [_payment_of(record, now) for record in records]
+    await repository.insert_payments(conn, payments)
+    await repository.insert_activity_lines(
+        conn,
+        [(payment, record.activity) for payment, record in zip(payments, records, strict=True)],
+        now,
+    )
+    await _announce_many(
+        conn,
+        ledger,
+        [
+            (record.audit, payment, record.owners)
+            for payment, record in zip(payments, records, strict=True)
+        ],
+    )
+    return payments
+
+
+def _payment_of(record: PaymentRecord, now: datetime) -> Payment:
+    new, transaction = record.new, record.transaction
+    return Payment(
+        id=record.payment_id,
+        kind=new.kind,
+        status=record.status,
+        wallet_id=new.wallet_id,
+        counterparty_wallet_id=new.counterparty_wallet_id,
+        amount=new.amount,
+        currency=new.currency,
+        fee=new.fee,
+        note=new.note,
+        metadata=new.metadata,
+        ledger_transaction_id=transaction.id if transaction and not record.held else None,
+        hold_transaction_id=transaction.id if transaction and record.held else None,
+        failure_code=None,
+        failure_message=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def change_status(
@@ -150,32 +204,54 @@ async def _announce(
     conn: Connection, ledger: LedgerService, audit: AuditContext, payment: Payment, event: str
 ) -> None:
     """The outbox event for each wallet owner involved, then the audit record (last)."""
-    data = payment_payload(payment)
-    owners = [payment.wallet_id]
-    if payment.counterparty_wallet_id:
-        owners.append(payment.counterparty_wallet_id)
-    subject_user_id = None
-    for wallet_id in owners:
-        wallet = await wallets.find(conn, wallet_id)
-        assert wallet is not None
-        subject_user_id = subject_user_id or wallet.user_id
-        await outbox.emit(
-            conn, type=event, owner=f"user:{wallet.user_id}", data=data, now=ledger.clock.now()
+    await _announce_many(conn, ledger, [(audit, payment, None)], event)
+
+
+async def _announce_many(
+    conn: Connection,
+    ledger: LedgerService,
+    announced: list[tuple[AuditContext, Payment, dict[str, str] | None]],
+    event: str | None = None,
+) -> None:
+    """For each payment, the `payment.<status>` outbox event (or `event`) for each wallet
+    owner involved; then the audit records, last, because an audit record holds the audit
+    chain's head until commit. Owners the caller didn't give are looked up."""
+    now = ledger.clock.now()
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    subjects: list[str | None] = []
+    for _, payment, owners in announced:
+        data = payment_payload(payment)
+        wallet_ids = [payment.wallet_id]
+        if payment.counterparty_wallet_id:
+            wallet_ids.append(payment.counterparty_wallet_id)
+        user_ids = [await _owner(conn, wallet_id, owners) for wallet_id in wallet_ids]
+        subjects.append(user_ids[0])
+        name = event or f"payment.{payment.status}"
+        events.extend((name, f"user:{user_id}", data) for user_id in user_ids)
+    await outbox.emit_many(conn, events, now=now)
+    for (audit, payment, _), subject_user_id in zip(announced, subjects, strict=True):
+        await record(
+            conn,
+            audit,
+            event or f"payment.{payment.status}",
+            subject_user_id=subject_user_id,
+            object_type="payment",
+            object_id=payment.id,
+            after={
+                "kind": payment.kind,
+                "status": payment.status,
+                "amount": str(payment.amount),
+                "currency": payment.currency,
+                "fee": str(payment.fee),
+                "ledger_transaction_id": payment.ledger_transaction_id,
+                "hold_transaction_id": payment.hold_transaction_id,
+            },
         )
-    await record(
-        conn,
-        audit,
-        event,
-        subject_user_id=subject_user_id,
-        object_type="payment",
-        object_id=payment.id,
-        after={
-            "kind": payment.kind,
-            "status": payment.status,
-            "amount": str(payment.amount),
-            "currency": payment.currency,
-            "fee": str(payment.fee),
-            "ledger_transaction_id": payment.ledger_transaction_id,
-            "hold_transaction_id": payment.hold_transaction_id,
-        },
-    )
+
+
+async def _owner(conn: Connection, wallet_id: str, owners: dict[str, str] | None) -> str:
+    if owners and wallet_id in owners:
+        return owners[wallet_id]
+    wallet = await wallets.find(conn, wallet_id)
+    assert wallet is not None
+    return wallet.user_id

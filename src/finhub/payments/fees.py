@@ -73,6 +73,19 @@ async def fee_for(conn: Connection, operation: str, currency: str, amount: int) 
     return 0 if schedule is None else compute_fee(schedule, amount)
 
 
+async def fees_for(conn: Connection, payments: list[tuple[str, str, int]]) -> list[int]:
+    """`fee_for` of several (operation, currency, amount) at once: each schedule read once."""
+    schedules: dict[tuple[str, str], FeeSchedule | None] = {}
+    for operation, currency, _ in payments:
+        if (operation, currency) not in schedules:
+            schedules[(operation, currency)] = await _applicable_schedule(conn, operation, currency)
+    fees = []
+    for operation, currency, amount in payments:
+        schedule = schedules[(operation, currency)]
+        fees.append(0 if schedule is None else compute_fee(schedule, amount))
+    return fees
+
+
 def schedule_payload(schedule: FeeSchedule) -> dict[str, Any]:
     return {
         "object": "fee_schedule",

@@ -97,6 +97,34 @@ def month_window(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=days)
 
 
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """One payment's amount against one person's limits for `operation` ("receive" checks the
+    balance cap of a wallet about to be credited)."""
+
+    user_id: str
+    operation: str
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    kinds: tuple[str, ...]  # the payment kinds whose usage counts; () for none
+    prefix: str  # "" or "topup_": which per_payment/daily/monthly figures apply
+    balance_cap: bool
+
+
+def _rule(operation: str) -> _Rule | None:
+    if operation in SENT_KINDS:
+        return _Rule(SENT_KINDS, "", balance_cap=False)
+    if operation in TOPUP_KINDS:
+        return _Rule(TOPUP_KINDS, "topup_", balance_cap=True)
+    if operation in RECEIVE_OPERATIONS:
+        return _Rule((), "", balance_cap=True)
+    return None  # refunds and other corrections give money back; no limit applies
+
+
 async def check_limits(
     conn: Connection,
     *,
@@ -109,61 +137,106 @@ async def check_limits(
     """Raise `LimitExceeded` (422 `limit_exceeded`, with `limit`, `remaining` and `currency`)
     when `amount` would break one of the person's limits for `operation`; `operation` "receive"
     checks the balance cap of a wallet about to be credited."""
-    kinds: tuple[str, ...]
-    if operation in SENT_KINDS:
-        kinds, prefix = SENT_KINDS, ""
-    elif operation in TOPUP_KINDS:
-        kinds, prefix = TOPUP_KINDS, "topup_"
-    elif operation in RECEIVE_OPERATIONS:
-        kinds, prefix = (), ""
-    else:
-        return  # refunds and other corrections give money back; no limit applies
-    person = await _person(conn, user_id)
-    limits = await limits_for(conn, person.tier, currency)
-    if limits is None:
-        return
-    if kinds:
-        await _check_window_limits(conn, person, limits, kinds, prefix, amount, now)
-    if operation not in SENT_KINDS:
-        await _check_balance_cap(conn, person, limits, amount)
+    [refusal] = await limit_refusals(conn, [LimitCheck(user_id, operation, currency, amount)], now)
+    if refusal is not None:
+        raise refusal
 
 
-async def _check_window_limits(
-    conn: Connection,
-    person: Person,
+async def limit_refusals(
+    conn: Connection, checks: list[LimitCheck], now: datetime
+) -> list[LimitExceeded | None]:
+    """Each check's refusal, or None where it passes, in a handful of round trips whatever the
+    number of checks (a group of payments is checked at once).
+
+    The wallets whose usage or balance is read are locked first (see the module docstring).
+    Checks are taken in order and each one that passes counts towards the later ones of the
+    same wallet, so two payments of one person checked together can't share one allowance."""
+    rules = [_rule(check.operation) for check in checks]
+    people = await _people(conn, {c.user_id for c, r in zip(checks, rules, strict=True) if r})
+    limit_sets: dict[tuple[str, str], LimitSet | None] = {}
+    for check, rule in zip(checks, rules, strict=True):
+        if rule is None:
+            continue
+        key = (people[check.user_id].tier, check.currency)
+        if key not in limit_sets:
+            limit_sets[key] = await limits_for(conn, *key)
+    windows: set[tuple[str, str, tuple[str, ...]]] = set()
+    caps: set[tuple[str, str]] = set()
+    for check, rule in zip(checks, rules, strict=True):
+        person = people.get(check.user_id)
+        limits = limit_sets.get((person.tier, check.currency)) if person else None
+        if rule is None or limits is None or person is None or person.wallet_id is None:
+            continue
+        if rule.kinds and _has_window(limits, rule.prefix):
+            windows.add((person.wallet_id, limits.currency, rule.kinds))
+        if rule.balance_cap and limits.balance is not None:
+            caps.add((person.wallet_id, limits.currency))
+    await serialise_wallets(conn, [w for w, _, _ in windows] + [w for w, _ in caps])
+    usage = await _usage_of(conn, windows, now)
+    balances = await _balances_of(conn, caps)
+    refusals: list[LimitExceeded | None] = []
+    for check, rule in zip(checks, rules, strict=True):
+        person = people.get(check.user_id)
+        limits = limit_sets.get((person.tier, check.currency)) if person else None
+        if rule is None or limits is None or person is None:
+            refusals.append(None)
+            continue
+        refusal = _judge(check, rule, limits, person, usage, balances)
+        refusals.append(refusal)
+        if refusal is None and person.wallet_id is not None:
+            _count(check, rule, limits, person.wallet_id, usage, balances)
+    return refusals
+
+
+def _has_window(limits: LimitSet, prefix: str) -> bool:
+    return getattr(limits, prefix + "daily") is not None or (
+        getattr(limits, prefix + "monthly") is not None
+    )
+
+
+def _judge(
+    check: LimitCheck,
+    rule: _Rule,
     limits: LimitSet,
-    kinds: tuple[str, ...],
-    prefix: str,
-    amount: int,
-    now: datetime,
-) -> None:
-    per_payment: int | None = getattr(limits, prefix + "per_payment")
-    if per_payment is not None and amount > per_payment:
-        raise _exceeded("per_payment", per_payment, limits.currency)
-    daily: int | None = getattr(limits, prefix + "daily")
-    monthly: int | None = getattr(limits, prefix + "monthly")
-    if person.wallet_id is None or (daily is None and monthly is None):
-        usage = Usage(0, 0)
-    else:
-        await _serialise_checks(conn, person.wallet_id)
-        usage = await _usage(conn, person.wallet_id, limits.currency, kinds, now)
-    if daily is not None and usage.today + amount > daily:
-        raise _exceeded("daily", daily - usage.today, limits.currency)
-    if monthly is not None and usage.this_month + amount > monthly:
-        raise _exceeded("monthly", monthly - usage.this_month, limits.currency)
+    person: Person,
+    usage: dict[tuple[str, str, tuple[str, ...]], Usage],
+    balances: dict[tuple[str, str], int],
+) -> LimitExceeded | None:
+    amount, currency = check.amount, limits.currency
+    if rule.kinds:
+        per_payment: int | None = getattr(limits, rule.prefix + "per_payment")
+        if per_payment is not None and amount > per_payment:
+            return _exceeded("per_payment", per_payment, currency)
+        used = usage.get((person.wallet_id or "", currency, rule.kinds), Usage(0, 0))
+        daily: int | None = getattr(limits, rule.prefix + "daily")
+        if daily is not None and used.today + amount > daily:
+            return _exceeded("daily", daily - used.today, currency)
+        monthly: int | None = getattr(limits, rule.prefix + "monthly")
+        if monthly is not None and used.this_month + amount > monthly:
+            return _exceeded("monthly", monthly - used.this_month, currency)
+    if rule.balance_cap and limits.balance is not None:
+        balance = balances.get((person.wallet_id or "", currency), 0)
+        if balance + amount > limits.balance:
+            return _exceeded("balance", limits.balance - balance, currency)
+    return None
 
 
-async def _check_balance_cap(
-    conn: Connection, person: Person, limits: LimitSet, amount: int
+def _count(
+    check: LimitCheck,
+    rule: _Rule,
+    limits: LimitSet,
+    wallet_id: str,
+    usage: dict[tuple[str, str, tuple[str, ...]], Usage],
+    balances: dict[tuple[str, str], int],
 ) -> None:
-    if limits.balance is None:
-        return
-    if person.wallet_id is not None:
-        # Incoming payments racing each other must see each other's credits.
-        await _serialise_checks(conn, person.wallet_id)
-    balance = await _balance(conn, person.wallet_id, limits.currency)
-    if balance + amount > limits.balance:
-        raise _exceeded("balance", limits.balance - balance, limits.currency)
+    """What a passed check uses up, for the checks after it."""
+    window = (wallet_id, limits.currency, rule.kinds)
+    if window in usage:
+        used = usage[window]
+        usage[window] = Usage(used.today + check.amount, used.this_month + check.amount)
+    cap = (wallet_id, limits.currency)
+    if rule.balance_cap and cap in balances:
+        balances[cap] += check.amount
 
 
 def _exceeded(limit: str, remaining: int, currency: str) -> LimitExceeded:
@@ -352,46 +425,112 @@ async def _person(conn: Connection, user_id: str) -> Person:
     return Person(tier=tier, wallet_id=row["wallet_id"])
 
 
-async def serialise_wallets(conn: Connection, wallet_ids: list[str]) -> None:
-    """Take the limit locks of several wallets in a fixed order, before checking the limits of
-    a payment between them: two payments in opposite directions then can't deadlock."""
-    for wallet_id in sorted(set(wallet_ids)):
-        await _serialise_checks(conn, wallet_id)
-
-
-async def _serialise_checks(conn: Connection, wallet_id: str) -> None:
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"limits:{wallet_id}",)
+async def _people(conn: Connection, user_ids: set[str]) -> dict[str, Person]:
+    """Each person's tier and wallet in one round trip; an unknown id counts as basic, with
+    no wallet."""
+    found = {user_id: Person(tier=TIERS[0], wallet_id=None) for user_id in user_ids}
+    if not user_ids:
+        return found
+    cursor = await conn.execute(
+        """
+        SELECT u.id, u.kyc_tier, w.id AS wallet_id
+          FROM users u LEFT JOIN wallets w ON w.user_id = u.id
+         WHERE u.id = ANY(%s)
+        """,
+        (list(user_ids),),
     )
+    for row in await cursor.fetchall():
+        tier = row["kyc_tier"] if row["kyc_tier"] in TIERS else TIERS[0]
+        found[row["id"]] = Person(tier=tier, wallet_id=row["wallet_id"])
+    return found
+
+
+async def serialise_wallets(conn: Connection, wallet_ids: list[str]) -> None:
+    """Take the limit locks of several wallets in a fixed order (sorted by id), before checking
+    the limits of payments between them: two payments in opposite directions then can't
+    deadlock. One statement; `unnest` yields the keys in the order given, and each lock is
+    taken as its row is read."""
+    keys = [f"limits:{wallet_id}" for wallet_id in sorted(set(wallet_ids))]
+    if len(keys) == 1:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (keys[0],))
+    elif keys:
+        await conn.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
+            "  FROM unnest(%s::text[]) WITH ORDINALITY AS l(k, n)",
+            (keys,),
+        )
 
 
 async def _usage(
     conn: Connection, wallet_id: str, currency: str, kinds: tuple[str, ...], now: datetime
 ) -> Usage:
-    day_start = day_window(now)[0]
-    month_start = month_window(now)[0]
+    """What the wallet's payments of `kinds` in `currency` used today and this month."""
+    found = await _usage_many(conn, [(wallet_id, currency)], kinds, now)
+    return found.get((wallet_id, currency), Usage(0, 0))
+
+
+async def _usage_of(
+    conn: Connection, windows: set[tuple[str, str, tuple[str, ...]]], now: datetime
+) -> dict[tuple[str, str, tuple[str, ...]], Usage]:
+    """`_usage` of several (wallet, currency, kinds) at once: one query per set of kinds."""
+    found: dict[tuple[str, str, tuple[str, ...]], Usage] = {}
+    for kinds in {window[2] for window in windows}:
+        pairs = [(w, c) for w, c, k in windows if k == kinds]
+        for (wallet_id, currency), usage in (await _usage_many(conn, pairs, kinds, now)).items():
+            found[(wallet_id, currency, kinds)] = usage
+    return found
+
+
+async def _usage_many(
+    conn: Connection, pairs: list[tuple[str, str]], kinds: tuple[str, ...], now: datetime
+) -> dict[tuple[str, str], Usage]:
     cursor = await conn.execute(
         """
-        SELECT coalesce(sum(amount) FILTER (WHERE created_at >= %(day)s), 0) AS today,
-               coalesce(sum(amount), 0) AS this_month
-          FROM payments
-         WHERE wallet_id = %(wallet)s AND currency = %(currency)s
-           AND status IN ('requires_action', 'processing', 'completed')
-           AND created_at >= %(month)s AND created_at < %(month_end)s
-           AND kind = ANY(%(kinds)s)
+        SELECT l.wallet_id, l.currency,
+               coalesce(sum(p.amount) FILTER (WHERE p.created_at >= %(day)s), 0) AS today,
+               coalesce(sum(p.amount), 0) AS this_month
+          FROM unnest(%(wallets)s::text[], %(currencies)s::text[]) AS l(wallet_id, currency)
+          LEFT JOIN payments p
+            ON p.wallet_id = l.wallet_id AND p.currency = l.currency
+           AND p.status IN ('requires_action', 'processing', 'completed')
+           AND p.created_at >= %(month)s AND p.created_at < %(month_end)s
+           AND p.kind = ANY(%(kinds)s)
+         GROUP BY l.wallet_id, l.currency
         """,
         {
-            "day": day_start,
-            "month": month_start,
+            "day": day_window(now)[0],
+            "month": month_window(now)[0],
             "month_end": month_window(now)[1],
-            "wallet": wallet_id,
-            "currency": currency,
+            "wallets": [wallet_id for wallet_id, _ in pairs],
+            "currencies": [currency for _, currency in pairs],
             "kinds": list(kinds),
         },
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return Usage(today=int(row["today"]), this_month=int(row["this_month"]))
+    return {
+        (row["wallet_id"], row["currency"]): Usage(int(row["today"]), int(row["this_month"]))
+        for row in await cursor.fetchall()
+    }
+
+
+async def _balances_of(conn: Connection, caps: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """`_balance` of several (wallet, currency) at once; 0 where the currency isn't open."""
+    if not caps:
+        return {}
+    pairs = sorted(caps)
+    cursor = await conn.execute(
+        """
+        SELECT b.wallet_id, b.currency,
+               a.credits_posted + a.credits_pending - a.debits_posted AS balance
+          FROM unnest(%s::text[], %s::text[]) AS l(wallet_id, currency)
+          JOIN wallet_balances b ON b.wallet_id = l.wallet_id AND b.currency = l.currency
+          JOIN ledger_accounts a ON a.id = b.ledger_account_id
+        """,
+        ([w for w, _ in pairs], [c for _, c in pairs]),
+    )
+    found = dict.fromkeys(pairs, 0)
+    for row in await cursor.fetchall():
+        found[(row["wallet_id"], row["currency"])] = int(row["balance"])
+    return found
 
 
 async def _balance(conn: Connection, wallet_id: str | None, currency: str) -> int:

@@ -9,7 +9,7 @@ from psycopg.types.json import Jsonb
 
 from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
-from finhub.payments.models import ActivityLine, NewPayment, Payment
+from finhub.payments.models import ActivityLine, Payment
 
 COLUMNS = """id, kind, status, wallet_id, counterparty_wallet_id, amount, currency, fee, note,
     metadata, ledger_transaction_id, hold_transaction_id, failure_code, failure_message,
@@ -20,55 +20,39 @@ def _payment(row: dict[str, Any]) -> Payment:
     return Payment(**{**row, "amount": int(row["amount"]), "fee": int(row["fee"])})
 
 
-async def insert_payment(
-    conn: Connection,
-    payment_id: str,
-    new: NewPayment,
-    *,
-    status: str,
-    ledger_transaction_id: str | None,
-    hold_transaction_id: str | None,
-    now: datetime,
-) -> Payment:
-    cursor = await conn.execute(
-        f"""
+async def insert_payments(conn: Connection, payments: list[Payment]) -> None:
+    await conn.cursor().executemany(
+        """
         INSERT INTO payments (id, kind, status, wallet_id, counterparty_wallet_id, amount,
                               currency, fee, note, metadata, ledger_transaction_id,
                               hold_transaction_id, created_at, updated_at)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        RETURNING {COLUMNS}
         """,
-        (
-            payment_id,
-            new.kind,
-            status,
-            new.wallet_id,
-            new.counterparty_wallet_id,
-            new.amount,
-            new.currency,
-            new.fee,
-            new.note,
-            Jsonb(new.metadata),
-            ledger_transaction_id,
-            hold_transaction_id,
-            now,
-            now,
-        ),
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    return _payment(row)
+        [
+            (
+                p.id, p.kind, p.status, p.wallet_id, p.counterparty_wallet_id, p.amount,
+                p.currency, p.fee, p.note, Jsonb(p.metadata), p.ledger_transaction_id,
+                p.hold_transaction_id, p.created_at, p.updated_at,
+            )
+            for p in payments
+        ],
+    )  # fmt: skip
 
 
-async def insert_activity(
-    conn: Connection,
-    payment_id: str,
-    kind: str,
-    status: str,
-    lines: list[ActivityLine],
-    now: datetime,
+async def insert_activity_lines(
+    conn: Connection, lines_of: list[tuple[Payment, list[ActivityLine]]], now: datetime
 ) -> None:
-    if not lines:
+    """Each payment's lines in the wallet activity feed, with the payment's kind and status."""
+    rows = [
+        (
+            new_id("act"), line.wallet_id, payment.id, payment.kind, line.direction,
+            line.amount, line.currency, line.fee, line.counterparty, line.note, payment.status,
+            now, now,
+        )
+        for payment, lines in lines_of
+        for line in lines
+    ]  # fmt: skip
+    if not rows:
         return
     await conn.cursor().executemany(
         """
@@ -77,24 +61,7 @@ async def insert_activity(
                                      updated_at)
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
-        [
-            (
-                new_id("act"),
-                line.wallet_id,
-                payment_id,
-                kind,
-                line.direction,
-                line.amount,
-                line.currency,
-                line.fee,
-                line.counterparty,
-                line.note,
-                status,
-                now,
-                now,
-            )
-            for line in lines
-        ],
+        rows,
     )
 
 

@@ -74,6 +74,24 @@ async def balance_account(conn: Connection, wallet_id: str, currency: str) -> st
     return str(row["ledger_account_id"]) if row else None
 
 
+async def balance_accounts(
+    conn: Connection, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The ledger account of each (wallet, currency) that is open, in one round trip."""
+    cursor = await conn.execute(
+        """
+        SELECT b.wallet_id, b.currency, b.ledger_account_id
+          FROM unnest(%s::text[], %s::text[]) AS l(wallet_id, currency)
+          JOIN wallet_balances b ON b.wallet_id = l.wallet_id AND b.currency = l.currency
+        """,
+        ([wallet_id for wallet_id, _ in pairs], [currency for _, currency in pairs]),
+    )
+    return {
+        (row["wallet_id"], row["currency"]): str(row["ledger_account_id"])
+        for row in await cursor.fetchall()
+    }
+
+
 async def insert_balance_once(
     conn: Connection, wallet_id: str, currency: str, account_id: str, now: datetime
 ) -> None:

@@ -87,6 +87,13 @@ async def balance_account(
     return account.state.id
 
 
+async def open_balance_accounts(
+    conn: Connection, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The ledger accounts of the (wallet id, currency) balances already open; none opened."""
+    return await repository.balance_accounts(conn, pairs) if pairs else {}
+
+
 async def balances(conn: Connection, wallet: Wallet) -> list[CurrencyBalance]:
     rows = await repository.balances(conn, wallet.id)
     return [

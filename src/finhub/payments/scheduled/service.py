@@ -32,10 +32,10 @@ from finhub.payments.scheduled import occurrences, repository
 from finhub.payments.scheduled.executor import Executor
 from finhub.payments.scheduled.models import Run, ScheduledPayment
 from finhub.payments.transfers.errors import SelfPayment
+from finhub.payments.transfers.group import counterparty_label
 from finhub.payments.transfers.service import (
     Context,
     Recipient,
-    counterparty_label,
     payer_party,
     require_currency,
     resolve_recipient,

@@ -27,6 +27,7 @@ from finhub.payments.core import payment_payload
 from finhub.payments.step_up import payment_step_up
 from finhub.payments.transfers import qr, schemas, service
 from finhub.payments.transfers.errors import HandleNotFound
+from finhub.payments.transfers.group import Party, counterparty_label
 from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
 from finhub.wallets.errors import WalletNotAvailable
 
@@ -195,7 +196,7 @@ async def static_qr_svg(
 
 async def _static_payload(
     c: Container, principal: Principal, currency: str | None
-) -> tuple[service.Party, str]:
+) -> tuple[Party, str]:
     async with c.db.transaction() as conn:
         party = await service.payer_party(conn, c.clock, _user_id(principal))
     return party, service.static_qr_payload(party, currency or party.wallet.home_currency)
@@ -254,7 +255,7 @@ async def delete_handle(request: Request, principal: Writer, c: ContainerDep) ->
     return Response(status_code=204)
 
 
-def _handle_payload(handle: str, party: service.Party) -> dict[str, Any]:
+def _handle_payload(handle: str, party: Party) -> dict[str, Any]:
     return {"object": "wallet_handle", "id": handle, "handle": handle, "wallet_id": party.wallet.id}
 
 
@@ -501,4 +502,4 @@ def _request_payload(
 
 
 def _party(wallet_id: str, person: Person) -> dict[str, str]:
-    return {"wallet_id": wallet_id, "name": service.counterparty_label(person)}
+    return {"wallet_id": wallet_id, "name": counterparty_label(person)}

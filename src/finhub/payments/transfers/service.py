@@ -28,14 +28,9 @@ from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
 from finhub.kit.money import iso_currency
 from finhub.kit.throttle import Throttle, ThrottleRule
-from finhub.ledger.errors import InsufficientFunds
-from finhub.ledger.models import Direction, EntrySpec
 from finhub.ledger.service import LedgerService
 from finhub.notifications.inbox import notify
-from finhub.payments.core import Posting, create_payment
-from finhub.payments.fees import fee_for
-from finhub.payments.limits import check_limits, serialise_wallets
-from finhub.payments.models import ActivityLine, NewPayment, Payment, PaymentKind
+from finhub.payments.models import Payment, PaymentKind
 from finhub.payments.step_up import PaymentStepUp
 from finhub.payments.transfers import qr, repository
 from finhub.payments.transfers.errors import (
@@ -48,14 +43,18 @@ from finhub.payments.transfers.errors import (
     PaymentRequestPaid,
     QrAmountMismatch,
     RecipientNotFound,
-    RecipientWalletClosed,
     SelfPayment,
     UnsupportedCurrency,
 )
+from finhub.payments.transfers.group import (
+    Party,
+    TransferOrder,
+    counterparty_label,
+    mask_email,
+    transfer_group,
+)
 from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
 from finhub.wallets import service as wallets
-from finhub.wallets.chart import SystemAccount, system_account
-from finhub.wallets.errors import WalletClosed
 from finhub.wallets.models import Wallet
 
 RecipientKind = Literal["email", "phone", "username", "wallet_id"]
@@ -99,12 +98,6 @@ class Recipient:
 
 
 @dataclass(frozen=True, slots=True)
-class Party:
-    wallet: Wallet
-    person: Person
-
-
-@dataclass(frozen=True, slots=True)
 class PaidRequest:
     request: PaymentRequest
     payment: Payment
@@ -113,18 +106,6 @@ class PaidRequest:
 def require_currency(currency: str) -> None:
     if iso_currency(currency) is None:
         raise UnsupportedCurrency(f"{currency} is not an ISO 4217 currency with minor units.")
-
-
-def counterparty_label(person: Person) -> str:
-    """How one side of a payment sees the other: their display name, else a masked email."""
-    if person.display_name:
-        return person.display_name
-    return mask_email(person.email)
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
 
 
 # --- parties ----------------------------------------------------------------------------------
@@ -279,71 +260,13 @@ async def transfer(
 ) -> Payment:
     """One balanced ledger transaction payer → payee (+ fee), recorded as a completed payment.
     Fees and both sides' limits are checked first; the ledger refuses an overdraft."""
-    now = ctx.clock.now()
     if ctx.step_up is not None:
         await ctx.step_up.check(conn, amount, currency)
-    fee = await fee_for(conn, kind, currency, amount)
-    await serialise_wallets(conn, [payer.wallet.id, payee.wallet.id])
-    await check_limits(
-        conn, user_id=payer.person.user_id, operation=kind, currency=currency, amount=amount,
-        now=now,
-    )  # fmt: skip
-    await check_limits(
-        conn, user_id=payee.person.user_id, operation="receive", currency=currency,
-        amount=amount, now=now,
-    )  # fmt: skip
-    entries = await _entries(conn, ctx.ledger, payer.wallet, payee.wallet, currency, amount, fee)
-    return await create_payment(
-        conn,
-        ctx.ledger,
-        ctx.audit,
-        NewPayment(
-            kind=kind,
-            wallet_id=payer.wallet.id,
-            amount=amount,
-            currency=currency,
-            fee=fee,
-            counterparty_wallet_id=payee.wallet.id,
-            note=note,
-            metadata=metadata,
-        ),
-        posting=Posting(entries),
-        status="completed",
-        activity=[
-            ActivityLine(payer.wallet.id, "out", amount, currency, fee=fee,
-                         counterparty=counterparty_label(payee.person), note=note),
-            ActivityLine(payee.wallet.id, "in", amount, currency,
-                         counterparty=counterparty_label(payer.person), note=note),
-        ],
-    )  # fmt: skip
-
-
-async def _entries(
-    conn: Connection,
-    ledger: LedgerService,
-    payer: Wallet,
-    payee: Wallet,
-    currency: str,
-    amount: int,
-    fee: int,
-) -> list[EntrySpec]:
-    """The legs of the transfer. A payer with no balance in `currency` has nothing to send:
-    that is answered without opening an empty balance for them."""
-    held = {balance.currency: balance for balance in await wallets.balances(conn, payer)}
-    if currency not in held:
-        raise InsufficientFunds(f"You have no {currency} balance.")
-    try:
-        payee_account = await wallets.balance_account(conn, ledger, payee, currency)
-    except WalletClosed:
-        raise RecipientWalletClosed("The recipient's wallet is closed.") from None
-    entries = [
-        EntrySpec(held[currency].ledger_account_id, Direction.DEBIT, amount + fee),
-        EntrySpec(payee_account, Direction.CREDIT, amount),
-    ]
-    if fee:
-        revenue = await system_account(conn, ledger, SystemAccount.FEE_REVENUE, currency)
-        entries.append(EntrySpec(revenue, Direction.CREDIT, fee))
-    return entries
+    order = TransferOrder(payer, payee, kind, amount, currency, note, metadata, ctx.audit)
+    [result] = await transfer_group(conn, ctx.ledger, [order])
+    if isinstance(result, Payment):
+        return result
+    raise result
 
 
 # --- payment requests -------------------------------------------------------------------------

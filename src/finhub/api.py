@@ -20,6 +20,7 @@ from finhub.kit.throttle import Throttle
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.service import LedgerService
 from finhub.notifications.mail import Mailer
+from finhub.payments.transfers.batcher import TransferGroupCommit
 
 PROBLEM_JSON = "application/problem+json"
 # Answers that depend on the moment (a conflict in progress, a lockout, a step-up not yet
@@ -38,6 +39,7 @@ class Container:
     secret_key: str
     ledger: LedgerService
     batcher: TransferBatcher
+    payments: TransferGroupCommit  # the P2P group commit
     mailer: Mailer
     throttle: Throttle
 

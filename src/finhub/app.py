@@ -51,6 +51,7 @@ from finhub.payments.payouts.endpoints import router as payouts_router
 from finhub.payments.rules_endpoints import router as rules_router
 from finhub.payments.scheduled.endpoints import router as scheduled_router
 from finhub.payments.topups.endpoints import router as topups_router
+from finhub.payments.transfers.batcher import TransferGroupCommit
 from finhub.payments.transfers.endpoints import router as transfers_router
 from finhub.wallets.endpoints import router as wallets_router
 from finhub.web import install as install_web
@@ -89,6 +90,7 @@ def create_app(
         await db.open()
         ledger = LedgerService(clock)
         batcher = TransferBatcher(db, ledger, max_batch=settings.ledger_batch_max)
+        payments = TransferGroupCommit(db, ledger)
         mailer = Mailer(db, settings, clock=clock)
         app.state.container = Container(
             db=db,
@@ -97,10 +99,12 @@ def create_app(
             secret_key=load_or_create_secret_key(settings.data_dir, settings.secret_key),
             ledger=ledger,
             batcher=batcher,
+            payments=payments,
             mailer=mailer,
             throttle=Throttle(db),
         )
         batcher.start()
+        payments.start()
         try:
             if background is not None:
                 async with background(app.state.container):
@@ -110,6 +114,8 @@ def create_app(
         finally:
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(batcher.stop(), timeout=10)
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(payments.stop(), timeout=10)
             await mailer.close()
             await db.close()
 

@@ -17,7 +17,16 @@ from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
 from finhub.ledger.service import LedgerService
 from finhub.payments.errors import LimitExceeded
-from finhub.payments.limits import LimitSet, check_limits, day_window, limits_for, set_limits
+from finhub.payments.core import change_status
+from finhub.payments.limits import (
+    LimitCheck,
+    LimitSet,
+    check_limits,
+    day_window,
+    limit_refusals,
+    limits_for,
+    set_limits,
+)
 from finhub.wallets import service as wallets
 from finhub.wallets.models import Wallet
 from tests.payments.scheduled.support import (
@@ -246,3 +255,75 @@ async def test_a_person_sees_their_limits_and_what_remains(
     assert shown["balance"] == {"limit": 1_500_000, "remaining": 1_470_000, "used": 30_000}
     assert datetime.fromisoformat(shown["daily"]["resets_at"]) == day_window(clock.now())[1]
     assert (await anonymous_client.get("/v1/payments/limits")).status_code == 401
+
+
+async def test_usage_totals_follow_every_status_change(conn: Connection) -> None:
+    """The database's running totals per day equal the sum of the payments that count, and a
+    payment that fails gives its allowance back."""
+    clock = FixedClock(utc(2031, 7, 15, 10, 0))
+    ledger = LedgerService(clock)
+    await small_limits(conn)
+    payer = await open_wallet(conn, ledger, funds=5_000)
+    payee = await open_wallet(conn, ledger)
+    await pay(conn, ledger, payer, payee, 400)
+    held = await pay(conn, ledger, payer, payee, 500, kind="withdrawal", status="processing")
+    await pay(conn, ledger, payer, payee, 50, kind="card_topup")
+    await pay(conn, ledger, payer, payee, 70, kind="refund")  # counts towards nothing
+    check: dict[str, Any] = {"operation": "p2p", "currency": "EUR", "now": clock.now()}
+    error = await exceeded(conn, payer, 101, **check)
+    assert error.extra == {"limit": "daily", "remaining": 100, "currency": "EUR"}
+
+    await change_status(conn, ledger, AUDIT, held.id, "failed", failure_code="bank_rejected")
+    await check_limits(conn, user_id=payer.user_id, amount=600, **check)  # 500 given back
+    clock.set(utc(2031, 7, 16, 9, 0))
+    await pay(conn, ledger, payer, payee, 250)
+
+    kept = await conn.execute(
+        "SELECT scope, day, amount FROM payment_usage WHERE wallet_id = %s ORDER BY scope, day",
+        (payer.id,),
+    )
+    assert [(r["scope"], r["day"].day, int(r["amount"])) for r in await kept.fetchall()] == [
+        ("sent", 15, 400),
+        ("sent", 16, 250),
+        ("topup", 15, 50),
+    ]
+    recomputed = await conn.execute(
+        """
+        SELECT payment_usage_scope(kind) AS scope, (created_at AT TIME ZONE 'UTC')::date AS day,
+               sum(amount) AS amount
+          FROM payments
+         WHERE wallet_id = %s AND payment_usage_counts(status)
+           AND payment_usage_scope(kind) IS NOT NULL
+         GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        (payer.id,),
+    )
+    assert [(r["scope"], r["day"].day, int(r["amount"])) for r in await recomputed.fetchall()] == [
+        ("sent", 15, 400),
+        ("sent", 16, 250),
+        ("topup", 15, 50),
+    ]
+
+
+async def test_checks_taken_together_count_towards_each_other(conn: Connection) -> None:
+    """Two payments of one wallet checked at once share one allowance: the second is judged
+    after the first, as if the first had been paid."""
+    clock = FixedClock(utc(2031, 8, 3, 12, 0))
+    await small_limits(conn)
+    payer = await open_wallet(conn, LedgerService(clock), funds=3_000)
+    payee = await open_wallet(conn, LedgerService(clock), funds=4_400)
+    refusals = await limit_refusals(
+        conn,
+        [
+            LimitCheck(payer.user_id, "p2p", "EUR", 600),
+            LimitCheck(payee.user_id, "receive", "EUR", 600),
+            LimitCheck(payer.user_id, "p2p", "EUR", 500),
+            LimitCheck(payer.user_id, "p2p", "EUR", 400),
+            LimitCheck(payee.user_id, "receive", "EUR", 1),  # 4 400 + 600 = the cap
+        ],
+        clock.now(),
+    )
+    assert refusals[0] is None and refusals[1] is None and refusals[3] is None
+    assert refusals[2] is not None and refusals[4] is not None
+    assert refusals[2].extra == {"limit": "daily", "remaining": 400, "currency": "EUR"}
+    assert refusals[4].extra == {"limit": "balance", "remaining": 0, "currency": "EUR"}

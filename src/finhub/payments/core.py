@@ -8,7 +8,7 @@ feeds webhooks and notifications, and the audit trail can never disagree.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,8 @@ from finhub.payments import repository
 from finhub.payments.errors import PaymentNotFound, PaymentStateConflict
 from finhub.payments.models import ActivityLine, NewPayment, Payment
 from finhub.wallets import repository as wallets
+
+PAYMENT_FIELDS = tuple(field.name for field in fields(Payment))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,12 @@ async def payment_for_wallet(conn: Connection, payment_id: str, wallet_id: str) 
 
 
 def payment_payload(payment: Payment) -> dict[str, Any]:
-    return {"object": "payment", **asdict(payment)}
+    # Field by field rather than `asdict`, which deep-copies the metadata: the payload is
+    # serialised at once, and this runs for every response and event of every payment.
+    payload: dict[str, Any] = {"object": "payment"}
+    for name in PAYMENT_FIELDS:
+        payload[name] = getattr(payment, name)
+    return payload
 
 
 async def _post(

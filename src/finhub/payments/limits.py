@@ -13,8 +13,8 @@ one row of limits per currency, in minor units; a NULL figure is no limit.
 Windows are calendar days and months in UTC, as bank statements count them: the daily
 allowance comes back at 00:00 UTC, the monthly one on the 1st. Usage is the sum of the
 person's payments of those kinds in the currency whose status still counts (processing or
-completed; failed and canceled ones give their allowance back), read through one index
-(`payments_limit_usage`).
+completed; failed and canceled ones give their allowance back), kept by the database as
+running totals per UTC day (`payment_usage`, migration 0019).
 
 Currencies without their own row use the tier's EUR figures converted at the latest rate
 (`finhub.fx.service.convert`); with no rate known, the EUR figures' minor-unit values apply
@@ -43,6 +43,8 @@ REFERENCE_CURRENCY = "EUR"
 SENT_KINDS = ("p2p", "withdrawal", "request_payment", "fx_conversion")
 TOPUP_KINDS = ("card_topup",)
 RECEIVE_OPERATIONS = ("receive", "bank_topup")
+# The running totals the database keeps per kind of usage (migration 0019 maps kinds the same).
+USAGE_SCOPES = {SENT_KINDS: "sent", TOPUP_KINDS: "topup"}
 FIGURES = (
     "per_payment",
     "daily",
@@ -473,7 +475,7 @@ async def _usage_of(
     conn: Connection, windows: set[tuple[str, str, tuple[str, ...]]], now: datetime
 ) -> dict[tuple[str, str, tuple[str, ...]], Usage]:
     """`_usage` of several (wallet, currency, kinds) at once: one query per set of kinds."""
-    found: dict[tuple[str, str, tuple[str, ...]], Usage] = {}
+    found = dict.fromkeys(windows, Usage(0, 0))
     for kinds in {window[2] for window in windows}:
         pairs = [(w, c) for w, c, k in windows if k == kinds]
         for (wallet_id, currency), usage in (await _usage_many(conn, pairs, kinds, now)).items():
@@ -484,26 +486,27 @@ async def _usage_of(
 async def _usage_many(
     conn: Connection, pairs: list[tuple[str, str]], kinds: tuple[str, ...], now: datetime
 ) -> dict[tuple[str, str], Usage]:
+    """From the running totals per day (`payment_usage`, kept by the database): at most 31
+    rows per wallet, however often it pays."""
+    day = day_window(now)[0].date()
+    month_start, month_end = (moment.date() for moment in month_window(now))
     cursor = await conn.execute(
         """
-        SELECT l.wallet_id, l.currency,
-               coalesce(sum(p.amount) FILTER (WHERE p.created_at >= %(day)s), 0) AS today,
-               coalesce(sum(p.amount), 0) AS this_month
+        SELECT u.wallet_id, u.currency,
+               coalesce(sum(u.amount) FILTER (WHERE u.day = %(day)s), 0) AS today,
+               coalesce(sum(u.amount), 0) AS this_month
           FROM unnest(%(wallets)s::text[], %(currencies)s::text[]) AS l(wallet_id, currency)
-          LEFT JOIN payments p
-            ON p.wallet_id = l.wallet_id AND p.currency = l.currency
-           AND p.status IN ('requires_action', 'processing', 'completed')
-           AND p.created_at >= %(month)s AND p.created_at < %(month_end)s
-           AND p.kind = ANY(%(kinds)s)
-         GROUP BY l.wallet_id, l.currency
+          JOIN payment_usage u ON u.wallet_id = l.wallet_id AND u.currency = l.currency
+         WHERE u.scope = %(scope)s AND u.day >= %(month)s AND u.day < %(month_end)s
+         GROUP BY u.wallet_id, u.currency
         """,
         {
-            "day": day_window(now)[0],
-            "month": month_window(now)[0],
-            "month_end": month_window(now)[1],
+            "day": day,
+            "month": month_start,
+            "month_end": month_end,
             "wallets": [wallet_id for wallet_id, _ in pairs],
             "currencies": [currency for _, currency in pairs],
-            "kinds": list(kinds),
+            "scope": USAGE_SCOPES[kinds],
         },
     )
     return {

@@ -65,6 +65,12 @@ async def insert_activity_lines(
     )
 
 
+async def find(conn: Connection, payment_id: str) -> Payment | None:
+    cursor = await conn.execute(f"SELECT {COLUMNS} FROM payments WHERE id = %s", (payment_id,))
+    row = await cursor.fetchone()
+    return _payment(row) if row else None
+
+
 async def lock_payment(conn: Connection, payment_id: str) -> Payment | None:
     cursor = await conn.execute(
         f"SELECT {COLUMNS} FROM payments WHERE id = %s FOR UPDATE", (payment_id,)

@@ -104,8 +104,10 @@ async def send_p2p(
 ) -> Response:
     recipient = body.to.as_recipient()
     assert recipient is not None
-    async with c.db.pipelined_transaction() as conn:
-        payment = await service.send_p2p(
+    # The parties are found on an autocommit connection; the payment itself is posted with
+    # the next group commit, which stores this response for the idempotency key.
+    async with c.db.connection() as conn:
+        order = await service.p2p_order(
             conn,
             _context(c, request, principal),
             payer_user_id=_user_id(principal),
@@ -114,7 +116,8 @@ async def send_p2p(
             currency=body.currency,
             note=body.note,
         )
-        return await idem.respond(conn, 201, payment_payload(payment))
+    payment = await c.payments.submit(order, idem.claim)
+    return json_response(201, payment_payload(payment))
 
 
 @router.post(

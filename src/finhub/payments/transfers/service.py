@@ -227,23 +227,42 @@ async def send_p2p(
     note: str | None,
     metadata: dict[str, Any] | None = None,
 ) -> Payment:
-    """Pay another person now."""
+    """Pay another person now, in the caller's transaction."""
+    order = await p2p_order(
+        conn, ctx, payer_user_id=payer_user_id, to=to, amount=amount, currency=currency,
+        note=note, metadata=metadata,
+    )  # fmt: skip
+    [result] = await transfer_group(conn, ctx.ledger, [order])
+    if isinstance(result, Payment):
+        return result
+    raise result
+
+
+async def p2p_order(
+    conn: Connection,
+    ctx: Context,
+    *,
+    payer_user_id: str,
+    to: Recipient,
+    amount: int,
+    currency: str,
+    note: str | None,
+    metadata: dict[str, Any] | None = None,
+) -> TransferOrder:
+    """A payment to another person, ready to post (alone, or with others by the group
+    commit): both parties found, their wallets open, the step-up done if the amount needs it.
+    Fees, limits and funds are judged when it is posted."""
     require_currency(currency)
     payer = await payer_party(conn, ctx.clock, payer_user_id)
     payee = await resolve_recipient(conn, ctx, payer_user_id, to)
     if payee.wallet.id == payer.wallet.id:
         raise SelfPayment("You can't send money to yourself.")
-    return await transfer(
-        conn,
-        ctx,
-        payer=payer,
-        payee=payee,
-        kind="p2p",
-        amount=amount,
-        currency=currency,
-        note=note,
-        metadata={"recipient_by": to.kind, **(metadata or {})},
-    )
+    if ctx.step_up is not None:
+        await ctx.step_up.check(conn, amount, currency)
+    return TransferOrder(
+        payer, payee, "p2p", amount, currency, note,
+        {"recipient_by": to.kind, **(metadata or {})}, ctx.audit,
+    )  # fmt: skip
 
 
 async def transfer(

@@ -11,8 +11,6 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from finhub.kit.db.engine import Connection, Row
 from finhub.kit.jsonutil import dumps
 
@@ -23,28 +21,40 @@ EVENT_COLUMNS = (
 )
 
 
-def _json(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value, dumps=lambda v: dumps(v).decode())
+TEXT_COLUMNS = (
+    "id", "action", "outcome", "actor_type", "actor_id", "subject_user_id", "organization_id",
+    "ip", "user_agent", "request_id", "object_type", "object_id",
+)  # fmt: skip
+JSON_COLUMNS = ("before", "after", "details")
 
 
-async def insert_event(conn: Connection, values: dict[str, Any]) -> None:
+async def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One INSERT for all `rows`, in order; the chain trigger links them one after another."""
     await conn.execute(
         """
         INSERT INTO audit_events (id, action, outcome, actor_type, actor_id, subject_user_id,
                                   organization_id, ip, user_agent, request_id, object_type,
                                   object_id, before, after, details, prev_hash, hash)
-        VALUES (%(id)s, %(action)s, %(outcome)s, %(actor_type)s, %(actor_id)s,
-                %(subject_user_id)s, %(organization_id)s, %(ip)s, %(user_agent)s,
-                %(request_id)s, %(object_type)s, %(object_id)s, %(before)s, %(after)s,
-                %(details)s, '', '')
+        SELECT id, action, outcome, actor_type, actor_id, subject_user_id, organization_id,
+               ip::inet, user_agent, request_id, object_type, object_id, before::jsonb,
+               after::jsonb, details::jsonb, '', ''
+          FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                      %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                      %b::text[], %b::text[], %b::text[]) WITH ORDINALITY
+               AS e(id, action, outcome, actor_type, actor_id, subject_user_id,
+                    organization_id, ip, user_agent, request_id, object_type, object_id,
+                    before, after, details, n)
+         ORDER BY n
         """,
-        {
-            **values,
-            "before": _json(values["before"]),
-            "after": _json(values["after"]),
-            "details": _json(values["details"]),
-        },
+        [
+            *([row[name] for row in rows] for name in TEXT_COLUMNS),
+            *([_json_text(row[name]) for row in rows] for name in JSON_COLUMNS),
+        ],
     )
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else dumps(value).decode()
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,22 @@ class AuditContext:
         return cls(actor_type="system", actor_id=name)
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One event to append, for `record_many`; the fields mean what `record`'s arguments do."""
+
+    context: AuditContext
+    action: str
+    outcome: str = "success"
+    subject_user_id: str | None = None
+    organization_id: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+
+
 async def record(
     conn: Connection,
     context: AuditContext,
@@ -100,33 +116,51 @@ async def record(
 
     One INSERT; the database assigns the sequence number and the hash chain. Values under
     secret-looking keys and finhub credentials are replaced by `[redacted]`."""
-    if not ACTION.match(action) or len(action) > 100:
-        raise ValueError(f"audit action {action!r} is not dotted lower_snake_case")
-    if not OUTCOME.match(outcome):
-        raise ValueError(f"audit outcome {outcome!r} is not lower_snake_case")
+    await record_many(
+        conn,
+        [
+            AuditEntry(
+                context, action, outcome, subject_user_id, organization_id, object_type,
+                object_id, before, after, details,
+            )
+        ],
+    )  # fmt: skip
+
+
+async def record_many(conn: Connection, entries: list[AuditEntry]) -> None:
+    """Append several events with one INSERT, chained in the order given (a group commit
+    records the events of all its payments at once)."""
+    if entries:
+        await repository.insert_events(conn, [_values(entry) for entry in entries])
+
+
+def _values(entry: AuditEntry) -> dict[str, Any]:
+    if not ACTION.match(entry.action) or len(entry.action) > 100:
+        raise ValueError(f"audit action {entry.action!r} is not dotted lower_snake_case")
+    if not OUTCOME.match(entry.outcome):
+        raise ValueError(f"audit outcome {entry.outcome!r} is not lower_snake_case")
+    context = entry.context
     ip, unparsed_client = _client_address(context.ip)
+    details = entry.details
     if unparsed_client is not None:
         details = {**(details or {}), "client": unparsed_client}
-    await repository.insert_event(
-        conn,
-        {
-            "id": new_id("evt"),
-            "action": action,
-            "outcome": outcome,
-            "actor_type": context.actor_type,
-            "actor_id": context.actor_id,
-            "subject_user_id": subject_user_id,
-            "organization_id": organization_id,
-            "ip": ip,
-            "user_agent": _clip(context.user_agent, MAX_USER_AGENT),
-            "request_id": _clip(context.request_id, MAX_TEXT),
-            "object_type": object_type,
-            "object_id": object_id,
-            "before": scrub(before),
-            "after": scrub(after),
-            "details": scrub(details),
-        },
-    )
+    return {
+        "id": new_id("evt"),
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "actor_type": context.actor_type,
+        "actor_id": context.actor_id,
+        "subject_user_id": entry.subject_user_id,
+        "organization_id": entry.organization_id,
+        "ip": ip,
+        "user_agent": _clip(context.user_agent, MAX_USER_AGENT),
+        "request_id": _clip(context.request_id, MAX_TEXT),
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "before": scrub(entry.before),
+        "after": scrub(entry.after),
+        "details": scrub(details),
+    }
 
 
 def scrub(value: Any) -> Any:

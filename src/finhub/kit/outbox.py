@@ -54,13 +54,19 @@ async def emit_many(
     """Record several (type, owner, data) events at once, in the order given."""
     ids = [new_id("obx") for _ in events]
     if events:
-        await conn.cursor().executemany(
+        await conn.execute(
             "INSERT INTO outbox_events (id, type, owner, data, created_at)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            [
-                (event_id, type, owner, Jsonb(data, dumps=dumps), now)
-                for event_id, (type, owner, data) in zip(ids, events, strict=True)
-            ],
+            " SELECT i, t, o, d::jsonb, %b"
+            "   FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) WITH ORDINALITY"
+            "        AS e(i, t, o, d, n)"
+            "  ORDER BY n",
+            (
+                now,
+                ids,
+                [type for type, _, _ in events],
+                [owner for _, owner, _ in events],
+                [dumps(data).decode() for _, _, data in events],
+            ),
         )
     return ids
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from finhub.audit.service import AuditContext, record
+from finhub.audit.service import AuditContext, AuditEntry, record_many
 from finhub.kit import outbox
 from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
@@ -236,24 +236,28 @@ async def _announce_many(
         name = event or f"payment.{payment.status}"
         events.extend((name, f"user:{user_id}", data) for user_id in user_ids)
     await outbox.emit_many(conn, events, now=now)
-    for (audit, payment, _), subject_user_id in zip(announced, subjects, strict=True):
-        await record(
-            conn,
-            audit,
-            event or f"payment.{payment.status}",
-            subject_user_id=subject_user_id,
-            object_type="payment",
-            object_id=payment.id,
-            after={
-                "kind": payment.kind,
-                "status": payment.status,
-                "amount": str(payment.amount),
-                "currency": payment.currency,
-                "fee": str(payment.fee),
-                "ledger_transaction_id": payment.ledger_transaction_id,
-                "hold_transaction_id": payment.hold_transaction_id,
-            },
-        )
+    await record_many(
+        conn,
+        [
+            AuditEntry(
+                audit,
+                event or f"payment.{payment.status}",
+                subject_user_id=subject_user_id,
+                object_type="payment",
+                object_id=payment.id,
+                after={
+                    "kind": payment.kind,
+                    "status": payment.status,
+                    "amount": str(payment.amount),
+                    "currency": payment.currency,
+                    "fee": str(payment.fee),
+                    "ledger_transaction_id": payment.ledger_transaction_id,
+                    "hold_transaction_id": payment.hold_transaction_id,
+                },
+            )
+            for (audit, payment, _), subject_user_id in zip(announced, subjects, strict=True)
+        ],
+    )
 
 
 async def _owner(conn: Connection, wallet_id: str, owners: dict[str, str] | None) -> str:

@@ -25,10 +25,12 @@ from httpx import AsyncClient, Response
 from finhub.errors import FinhubError
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
+from finhub.kit.idempotency import claim, release
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.errors import LedgerRuleError
 from finhub.ledger.models import AccountType, Direction, EntrySpec, Transaction, TransactionSpec
 from finhub.ledger.service import LedgerService
+from tests.ledger.factories import make_bank, make_wallet
 from tests.support.ledger_checks import (
     assert_ledger_sound,
     assert_statements_within_limits,
@@ -590,3 +592,40 @@ def the_one_id(answers: Sequence[str], loser_code: str) -> str:
     assert len(winners) == 1, Counter(answers)
     assert Counter(answers)[loser_code] == len(answers) - 1, Counter(answers)
     return winners[0]
+
+
+async def test_group_commit_drops_a_transfer_whose_request_went_away(
+    db: Database, ledger: LedgerService
+) -> None:
+    """A request cancelled while its transfer waits releases its idempotency key; the group
+    commit then leaves the transfer out, so a retry with the same key posts once, not twice.
+    A transfer whose key is still held posts in the same group and stores its response."""
+    async with db.transaction() as conn:
+        bank = await make_bank(ledger, conn)
+        wallet = await make_wallet(ledger, conn)
+    gone, kept = [
+        await claim(db, principal="stf_test", key=f"k-{uuid.uuid4()}", method="POST",
+                    path="/v1/ledger/transfers", body=body)
+        for body in (b"gone", b"kept")
+    ]  # fmt: skip
+    await release(db, gone)
+    specs = [
+        ledger.transfer_spec(from_account=bank, to_account=wallet, amount=a, asset="USD")
+        for a in (5, 7)
+    ]
+    batcher = TransferBatcher(db, ledger)
+    try:
+        outcomes = await asyncio.gather(
+            batcher.submit(specs[0], claim=gone, render=lambda t: (201, t.id.encode())),
+            batcher.submit(specs[1], claim=kept, render=lambda t: (201, t.id.encode())),
+            return_exceptions=True,
+        )
+    finally:
+        await batcher.stop()
+    dropped, posted = outcomes
+    assert isinstance(dropped, asyncio.CancelledError)
+    assert isinstance(posted, Transaction)
+    assert kept.completed
+    async with db.transaction() as conn:
+        assert await ledger.find_transaction(conn, specs[0].id) is None
+        assert (await ledger.get_account(conn, wallet)).state.credits_posted == 7

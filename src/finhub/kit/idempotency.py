@@ -160,6 +160,30 @@ async def purge_expired(conn: AsyncConnection[Row]) -> int:
     return cursor.rowcount
 
 
+async def hold_claims(
+    conn: AsyncConnection[Row], claims: list[IdempotencyClaim]
+) -> set[tuple[str, str]]:
+    """Lock the keys still claimed (`started`) until the caller's transaction ends, and say
+    which they are. A group commit takes them first: a request that went away meanwhile has
+    released its key (see `release`), and its work must not be done after all, or a retry with
+    the same key would do it twice; a release that comes later waits for the commit and then
+    finds the response stored."""
+    if not claims:
+        return set()
+    cursor = await conn.execute(
+        """
+        SELECT k.principal, k.key FROM idempotency_keys AS k
+          JOIN unnest(%b::text[], %b::text[]) AS c(principal, key)
+            ON k.principal = c.principal AND k.key = c.key
+         WHERE k.state = 'started'
+         ORDER BY k.principal, k.key
+           FOR UPDATE OF k
+        """,
+        ([claim.principal for claim in claims], [claim.key for claim in claims]),
+    )
+    return {(row["principal"], row["key"]) for row in await cursor.fetchall()}
+
+
 async def complete_many(
     conn: AsyncConnection[Row], completions: list[tuple[IdempotencyClaim, int, bytes]]
 ) -> None:

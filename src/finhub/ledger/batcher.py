@@ -23,7 +23,7 @@ from psycopg import Error as DatabaseError
 
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
-from finhub.kit.idempotency import IdempotencyClaim, complete_many
+from finhub.kit.idempotency import IdempotencyClaim, complete_many, hold_claims
 from finhub.kit.logging import get_logger
 from finhub.ledger.models import Transaction, TransactionSpec
 from finhub.ledger.service import LedgerService
@@ -115,18 +115,25 @@ class TransferBatcher:
                     self._queue.task_done()
 
     async def _post(self, batch: list[_Item]) -> None:
-        async with self.db.pipelined_transaction() as conn:
-            outcomes = await self.ledger.post(conn, [item.spec for item in batch], atomic=False)
-            completions = []
-            for item, outcome in zip(batch, outcomes, strict=True):
-                if outcome.transaction is not None and item.claim and item.render:
-                    item.response = item.render(outcome.transaction)
-                    completions.append((item.claim, *item.response))
-            await complete_many(conn, completions)
-            # Last, because an audit record holds the audit chain's head until commit.
-            for item, outcome in zip(batch, outcomes, strict=True):
-                if outcome.transaction is not None and item.audit is not None:
-                    await item.audit(conn, outcome.transaction)
+        completions: list[tuple[IdempotencyClaim, int, bytes]] = []
+        try:
+            async with self.db.pipelined_transaction() as conn:
+                batch = await _still_wanted(conn, batch)
+                specs = [item.spec for item in batch]
+                outcomes = await self.ledger.post(conn, specs, atomic=False)
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if outcome.transaction is not None and item.claim and item.render:
+                        item.response = item.render(outcome.transaction)
+                        completions.append((item.claim, *item.response))
+                await complete_many(conn, completions)
+                # Last, because an audit record holds the audit chain's head until commit.
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if outcome.transaction is not None and item.audit is not None:
+                        await item.audit(conn, outcome.transaction)
+        except BaseException:
+            for claim, _, _ in completions:
+                claim.completed = False  # nothing was stored after all: the commit failed
+            raise
         for item, outcome in zip(batch, outcomes, strict=True):
             if outcome.error is not None:
                 _fail(item, outcome.error)
@@ -152,6 +159,20 @@ class TransferBatcher:
         if not item.future.done():
             item.future.set_result(existing)
         return True
+
+
+async def _still_wanted(conn: Connection, batch: list[_Item]) -> list[_Item]:
+    """The transfers whose request still holds its idempotency key (locked until commit); one
+    whose request went away and released its key is dropped, so that a retry with that key
+    can't post a second time."""
+    held = await hold_claims(conn, [item.claim for item in batch if item.claim is not None])
+    wanted = []
+    for item in batch:
+        if item.claim is None or (item.claim.principal, item.claim.key) in held:
+            wanted.append(item)
+        else:
+            item.future.cancel()
+    return wanted
 
 
 def _fail(item: _Item, error: BaseException) -> None:

@@ -120,6 +120,14 @@ async def balances(conn: Connection, wallet_id: str) -> list[dict[str, Any]]:
     return await cursor.fetchall()
 
 
+async def status_for_share(conn: Connection, wallet_id: str) -> str | None:
+    """The wallet's status under a share lock: it waits for a close in progress (which holds
+    the row's update lock) and keeps the wallet from closing until the caller commits."""
+    cursor = await conn.execute("SELECT status FROM wallets WHERE id = %s FOR SHARE", (wallet_id,))
+    row = await cursor.fetchone()
+    return str(row["status"]) if row else None
+
+
 async def lock(conn: Connection, wallet_id: str) -> None:
     await conn.execute("SELECT 1 FROM wallets WHERE id = %s FOR UPDATE", (wallet_id,))
 

@@ -63,6 +63,13 @@ def require_open(wallet: Wallet) -> None:
         raise WalletClosed("The wallet is closed.")
 
 
+async def lock_open(conn: Connection, wallet_id: str) -> None:
+    """Hold the wallet open until the caller commits (a share lock); `WalletClosed` when it is
+    closed (or no longer exists)."""
+    if await repository.status_for_share(conn, wallet_id) != "active":
+        raise WalletClosed("The wallet is closed.")
+
+
 async def balance_account(
     conn: Connection, ledger: LedgerService, wallet: Wallet, currency: str
 ) -> str:

@@ -8,11 +8,13 @@ from dataclasses import replace
 from typing import Any
 from uuid import uuid4
 
-from psycopg.errors import ForeignKeyViolation
+import psycopg
+import pytest
 
 from finhub.audit.service import AuditContext
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
+from finhub.kit.idempotency import IdempotencyClaim, release
 from finhub.kit.idempotency import claim as claim_key
 from finhub.ledger.errors import InsufficientFunds
 from finhub.ledger.service import LedgerService
@@ -142,21 +144,28 @@ async def test_the_group_commit_stores_the_response_for_the_idempotency_key(
     assert claim.completed
 
 
+async def claimed(db: Database, payer: Party, key: str) -> IdempotencyClaim:
+    return await claim_key(
+        db, principal=f"user:{payer.person.user_id}", key=key, method="POST",
+        path="/v1/payments/p2p", body=key.encode(),
+    )  # fmt: skip
+
+
 async def test_a_group_that_fails_in_the_database_is_retried_one_payment_at_a_time(
     db: Database, ledger: LedgerService
 ) -> None:
     async with db.transaction() as conn:
         payers = [await party(conn, ledger, funds=1_000) for _ in range(3)]
-        payee = await party(conn, ledger)
-    # A payee whose wallet row doesn't exist: opening its balance breaks a foreign key, which
-    # fails the whole group's transaction.
-    ghost = Party(replace(payee.wallet, id="wal_00000000000000000000000000"), payee.person)
+        payees = [await party(conn, ledger) for _ in range(3)]
+    claims = [await claimed(db, payer, f"retry-{uuid4()}") for payer in payers]
     group_commit = TransferGroupCommit(db, ledger)
     try:
+        # A NUL character is refused by PostgreSQL when the payment's note is written: the
+        # whole group's transaction fails and each payment is tried again on its own.
         outcomes = await asyncio.gather(
-            group_commit.submit(order(payers[0], payee, 10), None),
-            group_commit.submit(order(payers[1], ghost, 20), None),
-            group_commit.submit(order(payers[2], payee, 30), None),
+            group_commit.submit(order(payers[0], payees[0], 10), claims[0]),
+            group_commit.submit(order(payers[1], payees[1], 20, note="a\x00b"), claims[1]),
+            group_commit.submit(order(payers[2], payees[2], 30), claims[2]),
             return_exceptions=True,
         )
     finally:
@@ -164,8 +173,65 @@ async def test_a_group_that_fails_in_the_database_is_retried_one_payment_at_a_ti
     first, failed, third = outcomes
     assert isinstance(first, Payment)
     assert isinstance(third, Payment)
-    assert isinstance(failed, ForeignKeyViolation)
-    assert await balance(db, payee.wallet) == 40
+    assert isinstance(failed, psycopg.DataError)
+    assert [await balance(db, payee.wallet) for payee in payees] == [10, 0, 30]
     assert await balance(db, payers[1].wallet) == 1_000
+    # The failed payment's response was never stored, whatever the first attempt had done.
+    assert [claim.completed for claim in claims] == [True, False, True]
     async with db.connection() as conn:
         assert (await ledger.verify(conn)).ok
+
+
+async def test_a_payment_whose_request_went_away_is_not_made(
+    db: Database, ledger: LedgerService
+) -> None:
+    """A request cancelled while its payment waits releases its key; the group commit then
+    drops the payment, so a retry with the same key pays once, not twice."""
+    async with db.transaction() as conn:
+        payer = await party(conn, ledger, funds=1_000)
+        payee = await party(conn, ledger)
+    claim = await claimed(db, payer, f"gone-{uuid4()}")
+    await release(db, claim)
+    group_commit = TransferGroupCommit(db, ledger)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await group_commit.submit(order(payer, payee, 300), claim)
+    finally:
+        await group_commit.stop()
+    assert await balance(db, payer.wallet) == 1_000
+    assert await balance(db, payee.wallet) == 0
+
+
+async def test_a_refused_payment_opens_no_balance_and_a_closed_wallet_gets_none(
+    db: Database, ledger: LedgerService
+) -> None:
+    async with db.transaction() as conn:
+        payer = await party(conn, ledger, funds=100)
+        payee = await party(conn, ledger)
+        closing = await party(conn, ledger)
+        for someone in (payee, closing):
+            await conn.execute(
+                "DELETE FROM wallet_balances WHERE wallet_id = %s", (someone.wallet.id,)
+            )
+        # Closed after the payment found it open: the group reads the wallet again.
+        await conn.execute(
+            "UPDATE wallets SET status = 'closed', closed_at = now() WHERE id = %s",
+            (closing.wallet.id,),
+        )
+    async with db.transaction() as conn:
+        too_much, to_closed = await transfer_group(
+            conn, ledger, [order(payer, payee, 500), order(payer, closing, 5)]
+        )
+    assert isinstance(too_much, InsufficientFunds)
+    assert isinstance(to_closed, RecipientWalletClosed)
+    opened = await scalar(
+        db,
+        "SELECT count(*) FROM wallet_balances WHERE wallet_id = ANY(%s)",
+        [payee.wallet.id, closing.wallet.id],
+    )
+    assert opened == 0
+    async with db.transaction() as conn:
+        [paid] = await transfer_group(conn, ledger, [order(payer, payee, 60)])
+    assert isinstance(paid, Payment)
+    assert await balance(db, payee.wallet) == 60
+    assert await balance(db, payer.wallet) == 40

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from psycopg import Error as DatabaseError
 
 from finhub.kit.db import Database
-from finhub.kit.idempotency import IdempotencyClaim, complete_many
+from finhub.kit.db.engine import Connection
+from finhub.kit.idempotency import IdempotencyClaim, complete_many, hold_claims
 from finhub.kit.jsonutil import dumps
 from finhub.kit.logging import get_logger
 from finhub.ledger.service import LedgerService
@@ -54,7 +55,7 @@ class TransferGroupCommit:
         self._runner: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if self._runner is None:
+        if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="p2p-group-commit")
 
     async def stop(self) -> None:
@@ -102,15 +103,22 @@ class TransferGroupCommit:
                     self._queue.task_done()
 
     async def _commit(self, group: list[_Item]) -> None:
-        async with self.db.pipelined_transaction() as conn:
-            results = await transfer_group(conn, self.ledger, [item.order for item in group])
-            completions = [
-                (item.claim, CREATED, dumps(payment_payload(result)))
-                for item, result in zip(group, results, strict=True)
-                if item.claim is not None and isinstance(result, Payment)
-            ]
-            await complete_many(conn, completions)
-        for item, result in zip(group, results, strict=True):
+        completions: list[tuple[IdempotencyClaim, int, bytes]] = []
+        try:
+            async with self.db.pipelined_transaction() as conn:
+                wanted = await _still_wanted(conn, group)
+                results = await transfer_group(conn, self.ledger, [item.order for item in wanted])
+                completions = [
+                    (item.claim, CREATED, dumps(payment_payload(result)))
+                    for item, result in zip(wanted, results, strict=True)
+                    if item.claim is not None and isinstance(result, Payment)
+                ]
+                await complete_many(conn, completions)
+        except BaseException:
+            for claim, _, _ in completions:
+                claim.completed = False  # nothing was stored after all: the commit failed
+            raise
+        for item, result in zip(wanted, results, strict=True):
             if isinstance(result, Payment):
                 if not item.future.done():
                     item.future.set_result(result)
@@ -135,6 +143,21 @@ class TransferGroupCommit:
         if not item.future.done():
             item.future.set_result(existing)
         return True
+
+
+async def _still_wanted(conn: Connection, group: list[_Item]) -> list[_Item]:
+    """The payments whose request still holds its idempotency key (locked until commit); one
+    whose request went away and released its key is dropped, so that a retry with that key
+    can't pay a second time."""
+    claims = [item.claim for item in group if item.claim is not None]
+    held = await hold_claims(conn, claims)
+    wanted = []
+    for item in group:
+        if item.claim is None or (item.claim.principal, item.claim.key) in held:
+            wanted.append(item)
+        else:
+            item.future.cancel()
+    return wanted
 
 
 def _disjoint(waiting: list[_Item], limit: int) -> tuple[list[_Item], list[_Item]]:

@@ -26,7 +26,7 @@ from finhub.errors import FinhubError
 from finhub.kit.db.engine import Connection
 from finhub.kit.ids import new_id
 from finhub.ledger.errors import InsufficientFunds
-from finhub.ledger.models import Direction, EntrySpec, TransactionSpec
+from finhub.ledger.models import Direction, EntrySpec, Transaction, TransactionSpec
 from finhub.ledger.service import LedgerService
 from finhub.payments.core import PaymentRecord, record_payments
 from finhub.payments.fees import fees_for
@@ -99,52 +99,106 @@ async def transfer_group(
     refusals = await limit_refusals(conn, checks, now)
     for index in range(len(orders)):
         results[index] = refusals[2 * index] or refusals[2 * index + 1]
-    specs = await _specs(conn, ledger, orders, fees, results)
-    outcomes = await ledger.post(conn, [spec for _, spec in specs], atomic=False)
-    records: list[tuple[int, PaymentRecord]] = []
-    for (index, _), outcome in zip(specs, outcomes, strict=True):
-        if outcome.error is not None:
-            results[index] = outcome.error
-        else:
-            records.append((index, _record(orders[index], fees[index], outcome.transaction)))
+    posted = await _post(conn, ledger, orders, fees, results)
+    records = [(index, _record(orders[index], fees[index], txn)) for index, txn in posted]
     payments = await record_payments(conn, ledger, [record for _, record in records])
     for (index, _), payment in zip(records, payments, strict=True):
         results[index] = payment
     return [_settled(result) for result in results]
 
 
-async def _specs(
+async def _post(
     conn: Connection,
     ledger: LedgerService,
     orders: list[TransferOrder],
     fees: list[int],
     results: list[TransferResult | None],
-) -> list[tuple[int, TransactionSpec]]:
-    """The ledger transaction of each order not refused yet; refusals go into `results`."""
-    pending = [index for index, result in enumerate(results) if result is None]
-    accounts = await wallets.open_balance_accounts(
-        conn,
-        [
-            (wallet.id, orders[index].currency)
-            for index in pending
-            for wallet in (orders[index].payer.wallet, orders[index].payee.wallet)
-        ],
-    )
+) -> list[tuple[int, Transaction]]:
+    """Post every order not refused yet: one independent ledger batch for those whose both
+    balances are open, then one at a time those whose payee balance opens with the payment.
+    Refusals go into `results`."""
+    accounts = await _balance_accounts(conn, orders, results)
     specs: list[tuple[int, TransactionSpec]] = []
-    for index in pending:
-        order = orders[index]
+    opening: list[int] = []
+    for index, result in enumerate(results):
+        if result is not None:
+            continue
         try:
-            entries = await _entries(conn, ledger, order, fees[index], accounts)
+            entries = await _entries(conn, ledger, orders[index], fees[index], accounts)
+        except _PayeeBalanceMissing:
+            opening.append(index)
+            continue
         except FinhubError as error:
             results[index] = error
             continue
-        spec = ledger.transaction_spec(
-            entries=entries,
-            description=f"{order.kind} {order.payment_id}",
-            metadata={"payment_id": order.payment_id, "kind": order.kind},
-        )
-        specs.append((index, spec))
-    return specs
+        specs.append((index, _spec(ledger, orders[index], entries)))
+    posted: list[tuple[int, Transaction]] = []
+    outcomes = await ledger.post(conn, [spec for _, spec in specs], atomic=False)
+    for (index, _), outcome in zip(specs, outcomes, strict=True):
+        if outcome.transaction is not None:
+            posted.append((index, outcome.transaction))
+        else:
+            results[index] = outcome.error
+    for index in opening:
+        order = orders[index]
+        try:
+            posted.append((index, await _post_opening(conn, ledger, order, fees[index], accounts)))
+        except FinhubError as error:
+            results[index] = error
+    return posted
+
+
+class _PayeeBalanceMissing(Exception):
+    """The payee has never held the currency: their balance is opened with the payment."""
+
+
+async def _balance_accounts(
+    conn: Connection, orders: list[TransferOrder], results: list[TransferResult | None]
+) -> dict[tuple[str, str], str]:
+    """The open balance accounts of both sides of every order not refused yet."""
+    return await wallets.open_balance_accounts(
+        conn,
+        [
+            (wallet.id, order.currency)
+            for order, result in zip(orders, results, strict=True)
+            if result is None
+            for wallet in (order.payer.wallet, order.payee.wallet)
+        ],
+    )
+
+
+async def _post_opening(
+    conn: Connection,
+    ledger: LedgerService,
+    order: TransferOrder,
+    fee: int,
+    accounts: dict[tuple[str, str], str],
+) -> Transaction:
+    """Open the payee's balance and post the payment in a savepoint of their own, so that a
+    refused payment leaves no empty balance behind. The payee's wallet is read again under a
+    share lock: a wallet being closed meanwhile gets no new balance."""
+    try:
+        async with conn.transaction():
+            await wallets.lock_open(conn, order.payee.wallet.id)
+            payee = await wallets.balance_account(conn, ledger, order.payee.wallet, order.currency)
+            entries = await _entries(
+                conn,
+                ledger,
+                order,
+                fee,
+                {**accounts, (order.payee.wallet.id, order.currency): payee},
+            )
+            return await ledger.post_one(conn, _spec(ledger, order, entries))
+    except WalletClosed:
+        raise RecipientWalletClosed("The recipient's wallet is closed.") from None
+
+
+def _spec(ledger: LedgerService, order: TransferOrder, entries: list[EntrySpec]) -> TransactionSpec:
+    return ledger.transaction_spec(
+        entries=entries,
+        description=f"{order.kind} {order.payment_id}",
+        metadata={"payment_id": order.payment_id, "kind": order.kind},
+    )
 
 
 async def _entries(
@@ -160,15 +214,11 @@ async def _entries(
     payer_account = accounts.get((order.payer.wallet.id, currency))
     if payer_account is None:
         raise InsufficientFunds(f"You have no {currency} balance.")
+    if order.payee.wallet.status != "active":
+        raise RecipientWalletClosed("The recipient's wallet is closed.")
     payee_account = accounts.get((order.payee.wallet.id, currency))
-    try:
-        wallets.require_open(order.payee.wallet)
-        if payee_account is None:
-            payee_account = await wallets.balance_account(
-                conn, ledger, order.payee.wallet, currency
-            )
-    except WalletClosed:
-        raise RecipientWalletClosed("The recipient's wallet is closed.") from None
+    if payee_account is None:
+        raise _PayeeBalanceMissing
     entries = [
         EntrySpec(payer_account, Direction.DEBIT, order.amount + fee),
         EntrySpec(payee_account, Direction.CREDIT, order.amount),
@@ -179,7 +229,7 @@ async def _entries(
     return entries
 
 
-def _record(order: TransferOrder, fee: int, transaction: Any) -> PaymentRecord:
+def _record(order: TransferOrder, fee: int, transaction: Transaction) -> PaymentRecord:
     payer, payee = order.payer, order.payee
     return PaymentRecord(
         payment_id=order.payment_id,

@@ -16,11 +16,12 @@ half the CPU per transfer).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from psycopg import Error as DatabaseError
 
+from finhub.audit.service import AuditEntry, record_many
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
 from finhub.kit.idempotency import IdempotencyClaim, complete_many, hold_claims
@@ -32,8 +33,8 @@ log = get_logger(__name__)
 
 # Renders the response stored for an idempotency key once the transaction exists.
 Renderer = Callable[[Transaction], tuple[int, bytes]]
-# Writes the audit record of a posted transaction, in the commit that posts it.
-TransactionAudit = Callable[[Connection, Transaction], Awaitable[None]]
+# The audit record of a posted transaction, written in the commit that posts it.
+TransactionAudit = Callable[[Transaction], AuditEntry]
 
 
 @dataclass(slots=True)
@@ -127,9 +128,14 @@ class TransferBatcher:
                         completions.append((item.claim, *item.response))
                 await complete_many(conn, completions)
                 # Last, because an audit record holds the audit chain's head until commit.
-                for item, outcome in zip(batch, outcomes, strict=True):
-                    if outcome.transaction is not None and item.audit is not None:
-                        await item.audit(conn, outcome.transaction)
+                await record_many(
+                    conn,
+                    [
+                        item.audit(outcome.transaction)
+                        for item, outcome in zip(batch, outcomes, strict=True)
+                        if outcome.transaction is not None and item.audit is not None
+                    ],
+                )
         except BaseException:
             for claim, _, _ in completions:
                 claim.completed = False  # nothing was stored after all: the commit failed

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from finhub.api import ContainerDep, IdempotentDep, json_response
-from finhub.audit.service import AuditContext, record
+from finhub.audit.service import AuditContext, AuditEntry, record, record_many
 from finhub.identity.principal import Access, Principal
 from finhub.kit.db.engine import Connection
 from finhub.kit.jsonutil import dumps
@@ -45,12 +45,11 @@ def _entry_specs(entries: list[schemas.EntryIn]) -> list[EntrySpec]:
 
 
 def _transaction_audit(request: Request, staff: Principal) -> TransactionAudit:
-    """Records a posted transaction in the audit trail, in the transaction that posts it."""
+    """The audit record of a posted transaction, written in the transaction that posts it."""
     context = AuditContext.from_request(request, staff)
 
-    async def audit(conn: Connection, transaction: Transaction) -> None:
-        await record(
-            conn,
+    def audit(transaction: Transaction) -> AuditEntry:
+        return AuditEntry(
             context,
             "ledger.transaction_posted",
             object_type="ledger_transaction",
@@ -306,7 +305,7 @@ async def create_transaction(
     spec = _transaction_spec(c, body)
     async with c.db.transaction() as conn:
         transaction = await c.ledger.post_one(conn, spec)
-        await _transaction_audit(request, staff)(conn, transaction)
+        await record_many(conn, [_transaction_audit(request, staff)(transaction)])
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 
@@ -330,9 +329,7 @@ async def create_batch(
     async with c.db.transaction() as conn:
         outcomes = await c.ledger.post(conn, specs, atomic=body.mode == "atomic")
         audit = _transaction_audit(request, staff)
-        for outcome in outcomes:
-            if outcome.transaction is not None:
-                await audit(conn, outcome.transaction)
+        await record_many(conn, [audit(o.transaction) for o in outcomes if o.transaction])
         payload = schemas.batch_out(body.mode, outcomes, request.url.path)
         return await idem.respond(conn, 201, payload)
 
@@ -399,7 +396,7 @@ async def post_pending(
         transaction = await c.ledger.post_pending(
             conn, transaction_id, amount=body.amount, entries=entries, description=body.description
         )
-        await _transaction_audit(request, staff)(conn, transaction)
+        await record_many(conn, [_transaction_audit(request, staff)(transaction)])
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 
@@ -422,7 +419,7 @@ async def void_pending(
     description = body.description if body else None
     async with c.db.transaction() as conn:
         transaction = await c.ledger.void_pending(conn, transaction_id, description=description)
-        await _transaction_audit(request, staff)(conn, transaction)
+        await record_many(conn, [_transaction_audit(request, staff)(transaction)])
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 
@@ -448,7 +445,7 @@ async def reverse_transaction(
         transaction = await c.ledger.reverse(
             conn, transaction_id, description=body.description, metadata=body.metadata
         )
-        await _transaction_audit(request, staff)(conn, transaction)
+        await record_many(conn, [_transaction_audit(request, staff)(transaction)])
         return await idem.respond(conn, 201, schemas.transaction_out(transaction))
 
 

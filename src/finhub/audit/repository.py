@@ -43,8 +43,7 @@ async def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
         [row] = rows
         await conn.execute(
             INSERT_ONE,
-            [row[name] for name in TEXT_COLUMNS]
-            + [_json_text(row[name]) for name in JSON_COLUMNS],
+            [row[name] for name in TEXT_COLUMNS] + [_json_text(row[name]) for name in JSON_COLUMNS],
         )
         return
     await conn.execute(

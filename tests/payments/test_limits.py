@@ -16,8 +16,8 @@ from finhub.kit.clock import OffsetClock
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
 from finhub.ledger.service import LedgerService
-from finhub.payments.errors import LimitExceeded
 from finhub.payments.core import change_status
+from finhub.payments.errors import LimitExceeded
 from finhub.payments.limits import (
     LimitCheck,
     LimitSet,
@@ -323,7 +323,9 @@ async def test_checks_taken_together_count_towards_each_other(conn: Connection) 
         ],
         clock.now(),
     )
-    assert refusals[0] is None and refusals[1] is None and refusals[3] is None
-    assert refusals[2] is not None and refusals[4] is not None
-    assert refusals[2].extra == {"limit": "daily", "remaining": 400, "currency": "EUR"}
-    assert refusals[4].extra == {"limit": "balance", "remaining": 0, "currency": "EUR"}
+    passed, received, over_daily, within, over_cap = refusals
+    assert (passed, received, within) == (None, None, None)
+    assert over_daily is not None
+    assert over_cap is not None
+    assert over_daily.extra == {"limit": "daily", "remaining": 400, "currency": "EUR"}
+    assert over_cap.extra == {"limit": "balance", "remaining": 0, "currency": "EUR"}

@@ -5,8 +5,9 @@ transaction: the statement triggers write them as transactions and entries arriv
 deferred check reads them at COMMIT and deletes them. Logging them bought nothing: after a
 crash no transaction is in progress, and every committed one had already deleted its notes,
 so an unlogged table (emptied by crash recovery, not copied to standbys, which never post)
-keeps exactly the same guarantees. Measured with 32 callers posting single transfers through
-the group commit: about a quarter more transfers per second, with the same checks.
+keeps exactly the same guarantees. Measured against PostgreSQL 15 with 32 callers posting
+single transfers through the group commit, in alternating runs: 2,116–2,274 transfers/s
+unlogged against 1,577–1,784 logged, with the same checks.
 
 Revision ID: 0020
 Revises: 0019

@@ -6,8 +6,8 @@ deferred check reads them at COMMIT and deletes them. Logging them bought nothin
 crash no transaction is in progress, and every committed one had already deleted its notes,
 so an unlogged table (emptied by crash recovery, not copied to standbys, which never post)
 keeps exactly the same guarantees. Measured against PostgreSQL 15 with 32 callers posting
-single transfers through the group commit, in alternating runs: 2,116–2,274 transfers/s
-unlogged against 1,577–1,784 logged, with the same checks.
+single transfers through the group commit, in alternating runs: 2,116 and 2,274 transfers/s
+unlogged against 1,577 and 1,784 logged, with the same checks.
 
 Revision ID: 0020
 Revises: 0019

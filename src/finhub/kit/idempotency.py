@@ -184,6 +184,15 @@ async def hold_claims(
     return {(row["principal"], row["key"]) for row in await cursor.fetchall()}
 
 
+async def still_held(
+    conn: AsyncConnection[Row], claims: list[IdempotencyClaim | None]
+) -> list[bool]:
+    """For each work item's claim, whether its work should still be done: no claim, or a key
+    still claimed (`hold_claims` locks it until the caller's transaction ends)."""
+    held = await hold_claims(conn, [claim for claim in claims if claim is not None])
+    return [claim is None or (claim.principal, claim.key) in held for claim in claims]
+
+
 async def complete_many(
     conn: AsyncConnection[Row], completions: list[tuple[IdempotencyClaim, int, bytes]]
 ) -> None:

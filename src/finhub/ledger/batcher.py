@@ -24,7 +24,7 @@ from psycopg import Error as DatabaseError
 from finhub.audit.service import AuditEntry, record_many
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
-from finhub.kit.idempotency import IdempotencyClaim, complete_many, hold_claims
+from finhub.kit.idempotency import IdempotencyClaim, complete_many, still_held
 from finhub.kit.logging import get_logger
 from finhub.ledger.models import Transaction, TransactionSpec
 from finhub.ledger.service import LedgerService
@@ -171,14 +171,11 @@ async def _still_wanted(conn: Connection, batch: list[_Item]) -> list[_Item]:
     """The transfers whose request still holds its idempotency key (locked until commit); one
     whose request went away and released its key is dropped, so that a retry with that key
     can't post a second time."""
-    held = await hold_claims(conn, [item.claim for item in batch if item.claim is not None])
-    wanted = []
-    for item in batch:
-        if item.claim is None or (item.claim.principal, item.claim.key) in held:
-            wanted.append(item)
-        else:
+    keep = await still_held(conn, [item.claim for item in batch])
+    for item, wanted in zip(batch, keep, strict=True):
+        if not wanted:
             item.future.cancel()
-    return wanted
+    return [item for item, wanted in zip(batch, keep, strict=True) if wanted]
 
 
 def _fail(item: _Item, error: BaseException) -> None:

@@ -26,7 +26,7 @@ from psycopg import Error as DatabaseError
 
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
-from finhub.kit.idempotency import IdempotencyClaim, complete_many, hold_claims
+from finhub.kit.idempotency import IdempotencyClaim, complete_many, still_held
 from finhub.kit.jsonutil import dumps
 from finhub.kit.logging import get_logger
 from finhub.ledger.service import LedgerService
@@ -149,15 +149,11 @@ async def _still_wanted(conn: Connection, group: list[_Item]) -> list[_Item]:
     """The payments whose request still holds its idempotency key (locked until commit); one
     whose request went away and released its key is dropped, so that a retry with that key
     can't pay a second time."""
-    claims = [item.claim for item in group if item.claim is not None]
-    held = await hold_claims(conn, claims)
-    wanted = []
-    for item in group:
-        if item.claim is None or (item.claim.principal, item.claim.key) in held:
-            wanted.append(item)
-        else:
+    keep = await still_held(conn, [item.claim for item in group])
+    for item, wanted in zip(group, keep, strict=True):
+        if not wanted:
             item.future.cancel()
-    return wanted
+    return [item for item, wanted in zip(group, keep, strict=True) if wanted]
 
 
 def _disjoint(waiting: list[_Item], limit: int) -> tuple[list[_Item], list[_Item]]:

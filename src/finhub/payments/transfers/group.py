@@ -107,6 +107,14 @@ async def transfer_group(
     return [_settled(result) for result in results]
 
 
+async def transfer_one(conn: Connection, ledger: LedgerService, order: TransferOrder) -> Payment:
+    """A group of one: the completed payment, or its refusal raised."""
+    [result] = await transfer_group(conn, ledger, [order])
+    if isinstance(result, Payment):
+        return result
+    raise result
+
+
 async def _post(
     conn: Connection,
     ledger: LedgerService,

@@ -51,7 +51,7 @@ from finhub.payments.transfers.group import (
     TransferOrder,
     counterparty_label,
     mask_email,
-    transfer_group,
+    transfer_one,
 )
 from finhub.payments.transfers.repository import PaymentRequest, Person, RequestFilter
 from finhub.wallets import service as wallets
@@ -232,10 +232,7 @@ async def send_p2p(
         conn, ctx, payer_user_id=payer_user_id, to=to, amount=amount, currency=currency,
         note=note, metadata=metadata,
     )  # fmt: skip
-    [result] = await transfer_group(conn, ctx.ledger, [order])
-    if isinstance(result, Payment):
-        return result
-    raise result
+    return await transfer_one(conn, ctx.ledger, order)
 
 
 async def p2p_order(
@@ -282,10 +279,7 @@ async def transfer(
     if ctx.step_up is not None:
         await ctx.step_up.check(conn, amount, currency)
     order = TransferOrder(payer, payee, kind, amount, currency, note, metadata, ctx.audit)
-    [result] = await transfer_group(conn, ctx.ledger, [order])
-    if isinstance(result, Payment):
-        return result
-    raise result
+    return await transfer_one(conn, ctx.ledger, order)
 
 
 # --- payment requests -------------------------------------------------------------------------

@@ -77,3 +77,57 @@ async def test_a_rejected_transfer_leaves_no_money_record(
             "SELECT count(*) AS n FROM audit_events WHERE action = 'ledger.transaction_posted'"
         )
         assert await cursor.fetchone() == before
+
+
+async def test_a_batch_is_one_record_naming_every_transaction_it_posted(
+    app_client: AsyncClient, db: Database
+) -> None:
+    bank = (await app_client.post(f"{API}/accounts", json={"asset": "EUR", "type": "asset"})).json()
+    empty = (
+        await app_client.post(
+            f"{API}/accounts",
+            json={"asset": "EUR", "type": "liability", "debits_must_not_exceed_credits": True},
+        )
+    ).json()
+
+    def transfer(debit: str, credit: str) -> dict[str, object]:
+        return {
+            "entries": [
+                {"account": debit, "direction": "debit", "amount": 5},
+                {"account": credit, "direction": "credit", "amount": 5},
+            ]
+        }
+
+    response = await app_client.post(
+        f"{API}/transactions/batch",
+        json={
+            "mode": "independent",
+            "transactions": [
+                transfer(bank["id"], empty["id"]),
+                transfer(empty["id"], bank["id"]),
+                transfer(empty["id"], bank["id"]),
+                transfer(empty["id"], bank["id"]),
+            ],
+        },
+        headers={"X-Request-ID": "audit-batch-1"},
+    )
+    assert response.status_code == 201
+    results = response.json()["results"]
+    posted = [r["transaction"]["id"] for r in results if r["status"] == "created"]
+    assert [r["status"] for r in results] == ["created", "created", "failed", "failed"]
+    async with db.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT action, object_type, request_id, after FROM audit_events"
+            " WHERE request_id = 'audit-batch-1'"
+        )
+        [event] = await cursor.fetchall()
+    assert event["action"] == "ledger.batch_posted"
+    assert event["object_type"] == "ledger_batch"
+    assert event["after"] == {
+        "mode": "independent",
+        "posted": 2,
+        "failed": 2,
+        "transactions": posted,
+    }
+    for transaction_id in posted:
+        assert await events_for(db, transaction_id) == []

@@ -9,6 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from finhub.kit.db import Row
@@ -35,12 +36,6 @@ ACCOUNT_COLUMNS = """
     debits_must_not_exceed_credits, credits_must_not_exceed_debits, overdraft_limit,
     debits_posted, credits_posted, debits_pending, credits_pending, entry_count, version,
     created_at, closed_at
-"""
-
-STATE_COLUMNS = """
-    ledger_id, id, asset, normal_side, status, debits_must_not_exceed_credits,
-    credits_must_not_exceed_debits, overdraft_limit, debits_posted, credits_posted,
-    debits_pending, credits_pending, entry_count
 """
 
 ENTRY_COLUMNS = """
@@ -79,6 +74,9 @@ async def insert_asset(conn: Conn, asset: Asset, *, if_absent: bool = False) -> 
 
 
 # --- accounts ---------------------------------------------------------------------------------
+
+
+DIRECTIONS = {direction.value: direction for direction in Direction}
 
 
 def _state(row: Row) -> AccountState:
@@ -256,17 +254,34 @@ async def list_accounts(
 
 
 async def lock_account_states(conn: Conn, account_ids: Collection[str]) -> dict[str, AccountState]:
-    """Lock the accounts in id order (so concurrent batches never deadlock) and read them."""
-    cursor = await conn.execute(
-        f"""
-        SELECT {STATE_COLUMNS} FROM ledger_accounts
+    """Lock the accounts in id order (so concurrent batches never deadlock) and read them.
+
+    Rows come as tuples and amounts as text: a batch locks thousands of accounts, and dict rows
+    and Decimal amounts made reading them cost more than the database's own work.
+    """
+    cursor = conn.cursor(row_factory=tuple_row)
+    await cursor.execute(
+        """
+        SELECT ledger_id, id, asset, normal_side, status, debits_must_not_exceed_credits,
+               credits_must_not_exceed_debits, overdraft_limit::text, debits_posted::text,
+               credits_posted::text, debits_pending::text, credits_pending::text, entry_count
+          FROM ledger_accounts
          WHERE id = ANY(%b::text[])
          ORDER BY id
            FOR NO KEY UPDATE
         """,
         (sorted(set(account_ids)),),
     )
-    return {row["id"]: _state(row) for row in await cursor.fetchall()}
+    return {row[1]: _locked_state(row) for row in await cursor.fetchall()}
+
+
+def _locked_state(row: tuple[Any, ...]) -> AccountState:
+    ledger_id, account_id, asset, side, status, debits_capped, credits_capped = row[:7]
+    limit, debits_posted, credits_posted, debits_pending, credits_pending = map(int, row[7:12])
+    return AccountState(
+        ledger_id, account_id, asset, DIRECTIONS[side], status, debits_capped, credits_capped,
+        limit, debits_posted, credits_posted, debits_pending, credits_pending, row[12],
+    )  # fmt: skip
 
 
 async def close_account(conn: Conn, ledger_id: str, account_id: str) -> None:

@@ -235,6 +235,57 @@ async def test_an_entry_must_have_its_accounts_asset(
             )
 
 
+async def test_an_entry_must_have_an_existing_account(
+    conn: Connection, ledger: LedgerService
+) -> None:
+    cash, _ = await two_accounts(ledger, conn)
+    transaction_id = await insert_transaction(conn)
+    with pytest.raises(pg_errors.ForeignKeyViolation) as raised:
+        async with conn.transaction():
+            await insert_entries(
+                conn, transaction_id, [(cash, "debit", 5), ("acct_missing", "credit", 5)]
+            )
+    assert "acct_missing" in str(raised.value)
+
+
+async def test_an_entry_must_have_a_transaction_written_with_it(
+    conn: Connection, ledger: LedgerService
+) -> None:
+    cash, wallet = await two_accounts(ledger, conn)
+    with pytest.raises(psycopg.Error) as raised:
+        async with conn.transaction():
+            await insert_entries(conn, new_id("txn"), [(cash, "debit", 5), (wallet, "credit", 5)])
+    assert sqlstate_of(raised) == "FH004"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM ledger_accounts WHERE id = %(account)s",
+        "UPDATE ledger_accounts SET asset = 'EUR' WHERE id = %(account)s",
+        "UPDATE ledger_accounts SET id = 'acct_renamed' WHERE id = %(account)s",
+        "UPDATE ledger_accounts SET ledger_id = 'other' WHERE id = %(account)s",
+        "TRUNCATE ledger_accounts CASCADE",
+    ],
+)
+async def test_accounts_can_not_be_removed_or_re_keyed(
+    conn: Connection, payment: Transaction, sql: str
+) -> None:
+    """Entries point at their account by (ledger, id, asset), so none of these may change."""
+    account = payment.entries[0].account_id
+    message = await expect_sqlstate(conn, "FH001", sql, {"account": account})
+    assert "never removed or re-keyed" in message
+
+
+async def test_an_account_can_still_be_renamed_and_closed(
+    conn: Connection, ledger: LedgerService
+) -> None:
+    account = await make_wallet(ledger, conn)
+    await conn.execute("UPDATE ledger_accounts SET name = 'renamed' WHERE id = %s", (account,))
+    closed = await ledger.close_account(conn, account)
+    assert (closed.name, closed.state.status) == ("renamed", "closed")
+
+
 @pytest.mark.parametrize("amount", [0, -1, MAX_AMOUNT + 1])
 async def test_an_entry_amount_must_be_positive_and_fit_128_bits(
     conn: Connection, ledger: LedgerService, amount: int

@@ -39,6 +39,7 @@ from finhub.kit.jsonutil import dumps
 from finhub.kit.logging import get_logger
 from finhub.kit.money import MAX_AMOUNT
 from finhub.kit.observability import RequestContextMiddleware, metrics_payload
+from finhub.kit.routing import RouteIndex
 from finhub.kit.secrets import load_or_create_secret_key
 from finhub.kit.throttle import Throttle
 from finhub.ledger.batcher import TransferBatcher
@@ -154,6 +155,7 @@ def create_app(
     ):
         app.include_router(router)
     install_web(app, settings)
+    RouteIndex.install(app.router)
     return app
 
 

@@ -91,7 +91,7 @@ def create_app(
         await db.open()
         ledger = LedgerService(clock)
         batcher = TransferBatcher(db, ledger, max_batch=settings.ledger_batch_max)
-        payments = TransferGroupCommit(db, ledger)
+        payments = TransferGroupCommit(db, ledger, max_group=settings.p2p_group_max)
         mailer = Mailer(db, settings, clock=clock)
         app.state.container = Container(
             db=db,

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     ledger_batch_max: int = Field(
         default=500, description="Most transfers the ledger group-commits in one transaction."
     )
+    p2p_group_max: int = Field(
+        default=200,
+        ge=1,
+        description="Most P2P payments group-committed in one database transaction.",
+    )
     secret_key: str | None = Field(
         default=None,
         description="Signs links and tokens; unset means a random key kept in the data directory.",

@@ -120,6 +120,32 @@ async def test_the_group_commit_gathers_concurrent_payments_into_one_transaction
         assert (await ledger.verify(conn)).ok
 
 
+async def test_a_group_holds_at_most_max_group_payments(
+    db: Database, ledger: LedgerService
+) -> None:
+    async with db.transaction() as conn:
+        payers = [await party(conn, ledger, funds=1_000) for _ in range(8)]
+        payees = [await party(conn, ledger) for _ in range(8)]
+    group_commit = TransferGroupCommit(db, ledger, max_group=3)
+    orders = [
+        replace(order(payer, payee, 10), payment_id=f"pay_{uuid4().hex[:26]}")
+        for payer, payee in zip(payers, payees, strict=True)
+    ]
+    try:
+        paid = await asyncio.gather(*(group_commit.submit(o, None) for o in orders))
+    finally:
+        await group_commit.stop()
+    async with db.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) AS n FROM payments WHERE id = ANY(%s) GROUP BY xmin::text",
+            ([p.id for p in paid],),
+        )
+        group_sizes = [row["n"] for row in await cursor.fetchall()]
+    assert sum(group_sizes) == len(orders)
+    assert max(group_sizes) <= 3
+    assert len(group_sizes) >= 3  # 8 payments can't fit in fewer groups of 3
+
+
 async def test_the_group_commit_stores_the_response_for_the_idempotency_key(
     db: Database, ledger: LedgerService
 ) -> None:

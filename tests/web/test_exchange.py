@@ -135,6 +135,10 @@ async def test_the_countdown_disables_accept_at_expiry_and_offers_a_new_quote(
     page = await open_page(person, PHONE)
     await page.clock.install()
     await ask_for_quote(page, "10")
+    # Typing the amount and choosing the currency each ask for a quote; wait for the last one,
+    # or its countdown could start after the clock is moved on (seen on a loaded machine).
+    await page.wait_for_load_state("networkidle")
+    await expect(page.locator("[data-countdown-clock]")).to_have_text(re.compile(r"0:[23]\d"))
     live = page.locator("[data-countdown-live]")
     await expect(live).to_have_attribute("aria-live", "polite")
     await expect(live).to_have_text("")

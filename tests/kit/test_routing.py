@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import BaseRoute, Match, Route, Router
 
@@ -95,6 +97,12 @@ def test_literal_segments_stop_at_the_first_parameter() -> None:
     assert literal_segments(route("/v1/led{x}")) == ("v1",)
     assert literal_segments(route("/{slug}")) == ()
     assert literal_segments(route("/")) == ("",)
+
+
+def test_a_router_with_its_own_middleware_is_left_alone() -> None:
+    router = Router(routes=[], middleware=[Middleware(GZipMiddleware)])
+    with pytest.raises(ValueError, match="middleware of its own"):
+        RouteIndex.install(router)
 
 
 def test_routes_added_after_installing_are_found() -> None:

@@ -43,6 +43,8 @@ class RouteIndex:
 
     @classmethod
     def install(cls, router: Router) -> RouteIndex:
+        if router.middleware_stack != router.app:
+            raise ValueError("the router has middleware of its own; the index would bypass it")
         index = cls(router)
         router.middleware_stack = index
         return index

@@ -38,7 +38,6 @@ class RouteIndex:
     def __init__(self, router: Router) -> None:
         self.router = router
         self._indexed = -1  # how many routes the index was built from
-        self._buckets: dict[Key, list[tuple[int, BaseRoute]]] = {}
         self._candidates: dict[Key, list[BaseRoute]] = {}
 
     @classmethod
@@ -88,13 +87,11 @@ class RouteIndex:
         buckets: dict[Key, list[tuple[int, BaseRoute]]] = {}
         for position, route in enumerate(self.router.routes):
             buckets.setdefault(literal_segments(route), []).append((position, route))
-        self._buckets = buckets
-        self._candidates = {key: self._merge(key) for key in [*buckets, ()]}
+        self._candidates = {key: _merge(buckets, key) for key in [*buckets, ()]}
         self._indexed = len(self.router.routes)
 
-    def _merge(self, key: Key) -> list[BaseRoute]:
-        """The routes of `key` and of every shorter key (its prefixes), in router order."""
-        merged = [
-            entry for depth in range(len(key) + 1) for entry in self._buckets.get(key[:depth], [])
-        ]
-        return [route for _, route in sorted(merged, key=lambda entry: entry[0])]
+
+def _merge(buckets: dict[Key, list[tuple[int, BaseRoute]]], key: Key) -> list[BaseRoute]:
+    """The routes of `key` and of every shorter key (its prefixes), in router order."""
+    merged = [entry for depth in range(len(key) + 1) for entry in buckets.get(key[:depth], [])]
+    return [route for _, route in sorted(merged, key=lambda entry: entry[0])]

@@ -89,13 +89,17 @@ async def _audit_batch(
     posted = [outcome.transaction.id for outcome in outcomes if outcome.transaction]
     if not posted:
         return  # nothing moved: a rejected batch leaves no money record
-    summary = {"mode": mode, "posted": len(posted), "failed": len(outcomes) - len(posted)}
     await record(
         conn,
         AuditContext.from_request(request, staff),
         "ledger.batch_posted",
         object_type="ledger_batch",
-        after={**summary, "transactions": posted},
+        after={
+            "mode": mode,
+            "posted": len(posted),
+            "failed": len(outcomes) - len(posted),
+            "transactions": posted,
+        },
     )
 
 

@@ -37,6 +37,14 @@ async def party(conn: Connection, ledger: LedgerService, *, funds: int = 0) -> P
     return Party(found.wallet, found.person)
 
 
+async def pairs(db: Database, ledger: LedgerService, n: int) -> tuple[list[Party], list[Party]]:
+    """`n` funded payers and `n` empty payees."""
+    async with db.transaction() as conn:
+        payers = [await party(conn, ledger, funds=1_000) for _ in range(n)]
+        payees = [await party(conn, ledger) for _ in range(n)]
+    return payers, payees
+
+
 def order(payer: Party, payee: Party, amount: int, **kw: Any) -> TransferOrder:
     return TransferOrder(payer, payee, "p2p", amount, "EUR", kw.pop("note", None), {}, AUDIT, **kw)
 
@@ -123,9 +131,7 @@ async def test_the_group_commit_gathers_concurrent_payments_into_one_transaction
 async def test_a_group_holds_at_most_max_group_payments(
     db: Database, ledger: LedgerService
 ) -> None:
-    async with db.transaction() as conn:
-        payers = [await party(conn, ledger, funds=1_000) for _ in range(8)]
-        payees = [await party(conn, ledger) for _ in range(8)]
+    payers, payees = await pairs(db, ledger, 8)
     group_commit = TransferGroupCommit(db, ledger, max_group=3)
     orders = [
         replace(order(payer, payee, 10), payment_id=f"pay_{uuid4().hex[:26]}")
@@ -180,9 +186,7 @@ async def claimed(db: Database, payer: Party, key: str) -> IdempotencyClaim:
 async def test_a_group_that_fails_in_the_database_is_retried_one_payment_at_a_time(
     db: Database, ledger: LedgerService
 ) -> None:
-    async with db.transaction() as conn:
-        payers = [await party(conn, ledger, funds=1_000) for _ in range(3)]
-        payees = [await party(conn, ledger) for _ in range(3)]
+    payers, payees = await pairs(db, ledger, 3)
     claims = [await claimed(db, payer, f"retry-{uuid4()}") for payer in payers]
     group_commit = TransferGroupCommit(db, ledger)
     try:

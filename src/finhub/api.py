@@ -23,10 +23,6 @@ from finhub.notifications.mail import Mailer
 from finhub.payments.transfers.batcher import TransferGroupCommit
 
 PROBLEM_JSON = "application/problem+json"
-# Answers that depend on the moment (a conflict in progress, a lockout, a step-up not yet
-# done) are not kept for replays: the same request may succeed once the moment passes.
-TRANSIENT = frozenset({409, 429})
-TRANSIENT_CODES = frozenset({"step_up_required"})
 
 
 @dataclass
@@ -106,8 +102,7 @@ async def idempotent(request: Request) -> AsyncIterator[Idempotent]:
     try:
         yield Idempotent(claim)
     except FinhubError as error:
-        transient = error.status in TRANSIENT or error.code in TRANSIENT_CODES
-        if not claim.completed and error.status < 500 and not transient:
+        if not claim.completed and idempotency.kept_for_replay(error):
             body = dumps(error.to_problem(request.url.path))
             await idempotency.store_error(container.db, claim, error.status, body)
         elif not claim.completed:
@@ -125,3 +120,23 @@ async def idempotent(request: Request) -> AsyncIterator[Idempotent]:
 
 
 IdempotentDep = Annotated[Idempotent, Depends(idempotent)]
+
+
+async def deferred_idempotency_key(request: Request) -> idempotency.DeferredKey | None:
+    """The request's `Idempotency-Key` for an endpoint that claims it together with its work
+    (a group commit), so the request costs no commit of its own first. Documented on every
+    POST like `idempotent`."""
+    idempotency_key = request.headers.get(idempotency.HEADER)
+    if idempotency_key is None:
+        return None
+    principal = await authenticate(request)
+    return idempotency.DeferredKey.of(
+        principal=principal.owner,
+        key=idempotency_key,
+        method=request.method,
+        path=request.url.path,
+        body=await request.body(),
+    )
+
+
+DeferredKeyDep = Annotated[idempotency.DeferredKey | None, Depends(deferred_idempotency_key)]

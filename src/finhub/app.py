@@ -20,7 +20,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finhub import __version__
-from finhub.api import PROBLEM_JSON, Container, idempotent, json_response, problem_response
+from finhub.api import (
+    PROBLEM_JSON,
+    Container,
+    deferred_idempotency_key,
+    idempotent,
+    json_response,
+    problem_response,
+)
 from finhub.audit.endpoints import router as audit_router
 from finhub.config import Settings
 from finhub.errors import FinhubError
@@ -211,7 +218,7 @@ def _describe_headers(schema: dict[str, Any], app: FastAPI) -> None:
                 }
             elif route.path.startswith("/v1/"):
                 operation["security"] = []
-            if idempotent in calls:
+            if idempotent in calls or deferred_idempotency_key in calls:
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
 
 

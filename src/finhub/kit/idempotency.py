@@ -12,11 +12,17 @@
 
 A claim left `started` by a process that died is taken over after `STALE_AFTER`: its work was
 never committed, because completion is atomic with the work.
+
+Group commits claim differently (`DeferredKey`, `claim_with_work`): the keys are inserted in the
+same database transaction as the work, so a request costs no commit of its own before its work.
+A key that arrives while the same key is being committed elsewhere waits for that commit and
+then replays its response.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -29,6 +35,16 @@ HEADER = "Idempotency-Key"
 STALE_AFTER = timedelta(seconds=60)
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+# Answers that depend on the moment (a conflict in progress, a lockout, a step-up not yet
+# done) are not kept for replays: the same request may succeed once the moment passes.
+TRANSIENT = frozenset({409, 429})
+TRANSIENT_CODES = frozenset({"step_up_required"})
+
+
+def kept_for_replay(error: FinhubError) -> bool:
+    """Whether a request that failed with `error` keeps it as the key's answer."""
+    transient = error.status in TRANSIENT or error.code in TRANSIENT_CODES
+    return error.status < 500 and not transient
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -96,13 +112,42 @@ CLAIM_SQL = """
 """
 
 
-async def claim(
-    db: Database, *, principal: str, key: str, method: str, path: str, body: bytes
-) -> IdempotencyClaim:
+def _check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise FinhubError(
             f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters", code="invalid_idempotency_key"
         )
+
+
+def _in_use() -> Conflict:
+    return Conflict(
+        "A request with this Idempotency-Key is still being processed",
+        code="idempotency_key_in_use",
+    )
+
+
+def _reused() -> Unprocessable:
+    return Unprocessable(
+        "This Idempotency-Key was already used with a different request",
+        code="idempotency_key_reused",
+    )
+
+
+def _answer_for(existing: Row, fingerprint: str) -> Exception:
+    """What a request gets whose key is taken: a replay, 422 (another request) or 409."""
+    if existing["request_hash"] != fingerprint:
+        return _reused()
+    if existing["state"] == "started":
+        return _in_use()
+    return IdempotentReplay(
+        StoredResponse(existing["response_status"], bytes(existing["response_body"]))
+    )
+
+
+async def claim(
+    db: Database, *, principal: str, key: str, method: str, path: str, body: bytes
+) -> IdempotencyClaim:
+    _check_key(key)
     fingerprint = request_fingerprint(method, path, body)
     params = {
         "principal": principal,
@@ -119,25 +164,107 @@ async def claim(
         if existing is not None:
             break
     if existing is None:
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed",
-            code="idempotency_key_in_use",
-        )
+        raise _in_use()
     if existing["claimed"]:
         return IdempotencyClaim(principal, key)
-    if existing["request_hash"] != fingerprint:
-        raise Unprocessable(
-            "This Idempotency-Key was already used with a different request",
-            code="idempotency_key_reused",
-        )
-    if existing["state"] == "started":
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed",
-            code="idempotency_key_in_use",
-        )
-    raise IdempotentReplay(
-        StoredResponse(existing["response_status"], bytes(existing["response_body"]))
+    raise _answer_for(existing, fingerprint)
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredKey:
+    """A request's `Idempotency-Key`, to be claimed by `claim_with_work` in the transaction
+    that does the request's work."""
+
+    principal: str
+    key: str
+    method: str
+    path: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, *, principal: str, key: str, method: str, path: str, body: bytes) -> DeferredKey:
+        _check_key(key)
+        return cls(principal, key, method, path, request_fingerprint(method, path, body))
+
+
+# Sorted, so that two transactions claiming overlapping keys wait for each other in one order
+# (the same order `hold_claims` locks in): they can't deadlock. A key committed or claimed
+# elsewhere makes its row wait for that transaction, then answers nothing here.
+CLAIM_WITH_WORK_SQL = """
+    INSERT INTO idempotency_keys AS k (principal, key, method, path, request_hash, state)
+    SELECT c.principal, c.key, c.method, c.path, c.hash, 'started'
+      FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
+           AS c(principal, key, method, path, hash)
+     ORDER BY c.principal, c.key
+        ON CONFLICT (principal, key) DO UPDATE
+       SET locked_at = now(), request_hash = EXCLUDED.request_hash
+     WHERE k.state = 'started'
+       AND k.request_hash = EXCLUDED.request_hash
+       AND k.locked_at < now() - %b::interval
+    RETURNING k.principal, k.key
+"""
+
+
+async def claim_with_work(
+    conn: AsyncConnection[Row], keys: Sequence[DeferredKey]
+) -> list[IdempotencyClaim | Exception]:
+    """Claim keys inside the caller's transaction: for each, its claim, or what its request
+    answers instead (a replay, 422 or 409). Nothing is committed here; if the caller's
+    transaction rolls back, the keys were never claimed.
+
+    A key given twice is claimed by its first request; the others are then 409s (or 422s for
+    another request), as if they had come while the first one runs."""
+    if not keys:
+        return []
+    distinct = list({(k.principal, k.key): k for k in reversed(keys)}.values())
+    cursor = await conn.execute(
+        CLAIM_WITH_WORK_SQL,
+        (
+            [k.principal for k in distinct],
+            [k.key for k in distinct],
+            [k.method for k in distinct],
+            [k.path for k in distinct],
+            [k.fingerprint for k in distinct],
+            STALE_AFTER,
+        ),
     )
+    claimed = {(row["principal"], row["key"]) for row in await cursor.fetchall()}
+    stored = await _stored(conn, [k for k in distinct if (k.principal, k.key) not in claimed])
+    answers: list[IdempotencyClaim | Exception] = []
+    first_of: dict[tuple[str, str], DeferredKey] = {}
+    for k in keys:
+        ident = (k.principal, k.key)
+        first = first_of.setdefault(ident, k)
+        if ident in claimed:
+            answers.append(
+                IdempotencyClaim(k.principal, k.key)
+                if first is k
+                else _in_use()
+                if k.fingerprint == first.fingerprint
+                else _reused()
+            )
+        elif (row := stored.get(ident)) is not None:
+            answers.append(_answer_for(row, k.fingerprint))
+        else:
+            answers.append(_in_use())  # released by its owner between the two statements
+    return answers
+
+
+async def _stored(
+    conn: AsyncConnection[Row], keys: Sequence[DeferredKey]
+) -> dict[tuple[str, str], Row]:
+    if not keys:
+        return {}
+    cursor = await conn.execute(
+        """
+        SELECT k.principal, k.key, k.request_hash, k.state, k.response_status, k.response_body
+          FROM idempotency_keys AS k
+          JOIN unnest(%b::text[], %b::text[]) AS c(principal, key)
+            ON k.principal = c.principal AND k.key = c.key
+        """,
+        ([k.principal for k in keys], [k.key for k in keys]),
+    )
+    return {(row["principal"], row["key"]): row for row in await cursor.fetchall()}
 
 
 async def store_error(db: Database, claim_: IdempotencyClaim, status: int, body: bytes) -> None:
@@ -217,3 +344,18 @@ async def complete_many(
     )
     for claim, _, _ in completions:
         claim.completed = True
+
+
+async def release_many(conn: AsyncConnection[Row], claims: Sequence[IdempotencyClaim]) -> None:
+    """Give up keys claimed in the caller's transaction, for work that answered a transient
+    error (see `kept_for_replay`): a retry with the key runs again."""
+    if not claims:
+        return
+    await conn.execute(
+        """
+        DELETE FROM idempotency_keys AS k
+         USING unnest(%b::text[], %b::text[]) AS c(principal, key)
+         WHERE k.principal = c.principal AND k.key = c.key AND k.state = 'started'
+        """,
+        ([claim.principal for claim in claims], [claim.key for claim in claims]),
+    )

@@ -7,6 +7,10 @@ a popular account never serialises the whole system behind its row lock, and the
 fsync) is shared by the whole group. Under light load a batch is a single transfer, so latency
 stays that of one transaction.
 
+An `Idempotency-Key` is claimed in the group's transaction too (`claim_with_work`), so a request
+costs no commit of its own before its transfer, and a key's response is stored with its
+transfer or its refusal.
+
 One runner is the default on purpose: while its batch is in the database the next one fills
 up, so batches grow with load. Several runners split the waiting callers into small batches
 that contend for the same rows (measured: one runner moves ~1.5x the transfers of two, at
@@ -24,10 +28,18 @@ from psycopg import Error as DatabaseError
 from finhub.audit.service import AuditEntry, record_many
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
-from finhub.kit.idempotency import IdempotencyClaim, complete_many, still_held
+from finhub.kit.idempotency import (
+    DeferredKey,
+    IdempotencyClaim,
+    claim_with_work,
+    complete_many,
+    kept_for_replay,
+    release_many,
+)
+from finhub.kit.jsonutil import dumps
 from finhub.kit.logging import get_logger
 from finhub.ledger.models import Transaction, TransactionSpec
-from finhub.ledger.service import LedgerService
+from finhub.ledger.service import LedgerService, PostOutcome
 
 log = get_logger(__name__)
 
@@ -41,7 +53,7 @@ TransactionAudit = Callable[[Transaction], AuditEntry]
 class _Item:
     spec: TransactionSpec
     future: asyncio.Future[Transaction]
-    claim: IdempotencyClaim | None = None
+    key: DeferredKey | None = None
     render: Renderer | None = None
     audit: TransactionAudit | None = None
     response: tuple[int, bytes] | None = field(default=None)
@@ -77,18 +89,22 @@ class TransferBatcher:
         self,
         spec: TransactionSpec,
         *,
-        claim: IdempotencyClaim | None = None,
+        key: DeferredKey | None = None,
         render: Renderer | None = None,
         audit: TransactionAudit | None = None,
     ) -> Transaction:
         """Post one transaction with the next group commit; raises its rule error if any.
 
-        With a claim, the rendered response is stored for the idempotency key in the same
-        commit as the transaction, and so is the audit record.
+        With a key, the key is claimed in that commit and the response (`render`, or the rule
+        error as problem+json) is stored under it; a key already used raises what its request
+        answers instead (`IdempotentReplay`, 422 or 409) and posts nothing. The audit record is
+        written in the same commit as the transaction.
         """
+        if key is not None and render is None:
+            raise ValueError("a transfer with an idempotency key needs a renderer")
         self.start()
         future: asyncio.Future[Transaction] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(spec, future, claim, render, audit))
+        await self._queue.put(_Item(spec, future, key, render, audit))
         # shield: a caller that goes away must not cancel a commit already under way.
         return await asyncio.shield(future)
 
@@ -119,14 +135,20 @@ class TransferBatcher:
         completions: list[tuple[IdempotencyClaim, int, bytes]] = []
         try:
             async with self.db.pipelined_transaction() as conn:
-                batch = await _still_wanted(conn, batch)
+                batch, claims = await _claim_keys(conn, batch)
                 specs = [item.spec for item in batch]
                 outcomes = await self.ledger.post(conn, specs, atomic=False)
-                for item, outcome in zip(batch, outcomes, strict=True):
-                    if outcome.transaction is not None and item.claim and item.render:
-                        item.response = item.render(outcome.transaction)
-                        completions.append((item.claim, *item.response))
+                released: list[IdempotencyClaim] = []
+                for item, claim, outcome in zip(batch, claims, outcomes, strict=True):
+                    answer = _answer(item, outcome)
+                    if claim is None:
+                        continue
+                    if answer is None:
+                        released.append(claim)
+                    else:
+                        completions.append((claim, *answer))
                 await complete_many(conn, completions)
+                await release_many(conn, released)
                 # Last, because an audit record holds the audit chain's head until commit.
                 await record_many(
                     conn,
@@ -167,15 +189,44 @@ class TransferBatcher:
         return True
 
 
-async def _still_wanted(conn: Connection, batch: list[_Item]) -> list[_Item]:
-    """The transfers whose request still holds its idempotency key (locked until commit); one
-    whose request went away and released its key is dropped, so that a retry with that key
-    can't post a second time."""
-    keep = await still_held(conn, [item.claim for item in batch])
-    for item, wanted in zip(batch, keep, strict=True):
-        if not wanted:
-            item.future.cancel()
-    return [item for item, wanted in zip(batch, keep, strict=True) if wanted]
+async def _claim_keys(
+    conn: Connection, batch: list[_Item]
+) -> tuple[list[_Item], list[IdempotencyClaim | None]]:
+    """Claim the batch's idempotency keys in its transaction. The items whose key is taken
+    get their answer (a replay, 422 or 409) and leave the batch; the rest come back with
+    their claim (None without a key)."""
+    keyed = [item for item in batch if item.key is not None]
+    answers = dict(
+        zip(
+            map(id, keyed),
+            await claim_with_work(conn, [item.key for item in keyed if item.key is not None]),
+            strict=True,
+        )
+    )
+    kept: list[_Item] = []
+    claims: list[IdempotencyClaim | None] = []
+    for item in batch:
+        answer = answers.get(id(item))
+        if answer is None or isinstance(answer, IdempotencyClaim):
+            kept.append(item)
+            claims.append(answer)
+        else:
+            _fail(item, answer)
+    return kept, claims
+
+
+def _answer(item: _Item, outcome: PostOutcome) -> tuple[int, bytes] | None:
+    """What the key of `item` keeps for replays: the rendered response, the rule error as
+    problem+json, or None when the error is of the moment and the key is given up."""
+    if outcome.transaction is not None:
+        if item.render is None:
+            return None
+        item.response = item.render(outcome.transaction)
+        return item.response
+    assert outcome.error is not None
+    if item.key is None or not kept_for_replay(outcome.error):
+        return None
+    return outcome.error.status, dumps(outcome.error.to_problem(item.key.path))
 
 
 def _fail(item: _Item, error: BaseException) -> None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
-from finhub.api import ContainerDep, IdempotentDep, json_response
+from finhub.api import ContainerDep, DeferredKeyDep, IdempotentDep, json_response
 from finhub.audit.service import AuditContext, AuditEntry, record, record_many
 from finhub.identity.principal import Access, Principal
 from finhub.kit.db.engine import Connection
@@ -489,14 +489,14 @@ async def reverse_transaction(
     summary="Transfer between two accounts",
     description="Shorthand for a two-entry transaction: debit `from_account`, credit "
     "`to_account`. Concurrent transfers are group-committed, so this is the fastest way to "
-    "move money one payment at a time.",
+    "move money one payment at a time; the `Idempotency-Key` is claimed in the same commit.",
 )
 async def create_transfer(
     body: schemas.TransferCreate,
     request: Request,
     staff: Staff,
     c: ContainerDep,
-    idem: IdempotentDep,
+    key: DeferredKeyDep,
 ) -> Response:
     spec = c.ledger.transfer_spec(
         ledger_id=body.ledger,
@@ -517,7 +517,7 @@ async def create_transfer(
         return 201, rendered[-1]
 
     transaction = await c.batcher.submit(
-        spec, claim=idem.claim, render=render, audit=_transaction_audit(request, staff)
+        spec, key=key, render=render, audit=_transaction_audit(request, staff)
     )
     body_bytes = rendered[-1] if rendered else dumps(schemas.transaction_out(transaction))
     return Response(body_bytes, status_code=201, media_type="application/json")

@@ -10,7 +10,7 @@ from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from finhub.api import TRANSIENT, TRANSIENT_CODES
+from finhub.kit.idempotency import TRANSIENT, TRANSIENT_CODES
 from finhub.kit.money import iso_currency
 from finhub.web.client import ApiProblem
 from finhub.web.i18n import gettext

@@ -220,3 +220,22 @@ async def test_a_key_needs_a_renderer(
     bank, wallet = accounts
     with pytest.raises(ValueError, match="renderer"):
         await batcher.submit(spec(ledger, bank, wallet, 1), key=key_for(b"x"))
+
+
+async def test_a_key_left_started_by_a_dead_process_is_taken_over(
+    db: Database, ledger: LedgerService, batcher: TransferBatcher, accounts: tuple[str, str]
+) -> None:
+    bank, wallet = accounts
+    key = key_for(b"pay 6")
+    await claim(db, principal=key.principal, key=key.key, method="POST", path=PATH, body=b"pay 6")
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE idempotency_keys SET locked_at = now() - interval '2 minutes'"
+            " WHERE principal = %s AND key = %s",
+            (key.principal, key.key),
+        )
+
+    posted = await batcher.submit(spec(ledger, bank, wallet, 6), key=key, render=render)
+
+    assert await stored(db, key) == ("completed", 201, render(posted)[1])
+    assert await credits_of(db, ledger, wallet) == 6

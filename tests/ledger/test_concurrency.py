@@ -25,12 +25,10 @@ from httpx import AsyncClient, Response
 from finhub.errors import FinhubError
 from finhub.kit.db import Database
 from finhub.kit.db.engine import Connection
-from finhub.kit.idempotency import claim, release
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.errors import LedgerRuleError
 from finhub.ledger.models import AccountType, Direction, EntrySpec, Transaction, TransactionSpec
 from finhub.ledger.service import LedgerService
-from tests.ledger.factories import make_bank, make_wallet
 from tests.support.ledger_checks import (
     assert_ledger_sound,
     assert_statements_within_limits,

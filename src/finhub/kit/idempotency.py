@@ -216,7 +216,10 @@ async def claim_with_work(
     another request), as if they had come while the first one runs."""
     if not keys:
         return []
-    distinct = list({(k.principal, k.key): k for k in reversed(keys)}.values())
+    first_index: dict[tuple[str, str], int] = {}
+    for index, k in enumerate(keys):
+        first_index.setdefault((k.principal, k.key), index)
+    distinct = [keys[index] for index in first_index.values()]
     cursor = await conn.execute(
         CLAIM_WITH_WORK_SQL,
         (
@@ -231,22 +234,17 @@ async def claim_with_work(
     claimed = {(row["principal"], row["key"]) for row in await cursor.fetchall()}
     stored = await _stored(conn, [k for k in distinct if (k.principal, k.key) not in claimed])
     answers: list[IdempotencyClaim | Exception] = []
-    first_of: dict[tuple[str, str], DeferredKey] = {}
-    for k in keys:
+    for index, k in enumerate(keys):
         ident = (k.principal, k.key)
-        first = first_of.setdefault(ident, k)
-        if ident in claimed:
-            answers.append(
-                IdempotencyClaim(k.principal, k.key)
-                if first is k
-                else _in_use()
-                if k.fingerprint == first.fingerprint
-                else _reused()
-            )
-        elif (row := stored.get(ident)) is not None:
-            answers.append(_answer_for(row, k.fingerprint))
-        else:
-            answers.append(_in_use())  # released by its owner between the two statements
+        first = keys[first_index[ident]]
+        if ident not in claimed:
+            row = stored.get(ident)
+            # None: released by its owner between the two statements
+            answers.append(_in_use() if row is None else _answer_for(row, k.fingerprint))
+        elif first_index[ident] == index:
+            answers.append(IdempotencyClaim(k.principal, k.key))
+        else:  # the same key again in this group, while its first request is being done
+            answers.append(_in_use() if k.fingerprint == first.fingerprint else _reused())
     return answers
 
 

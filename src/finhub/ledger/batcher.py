@@ -195,14 +195,9 @@ async def _claim_keys(
     """Claim the batch's idempotency keys in its transaction. The items whose key is taken
     get their answer (a replay, 422 or 409) and leave the batch; the rest come back with
     their claim (None without a key)."""
-    keyed = [item for item in batch if item.key is not None]
-    answers = dict(
-        zip(
-            map(id, keyed),
-            await claim_with_work(conn, [item.key for item in keyed if item.key is not None]),
-            strict=True,
-        )
-    )
+    keyed = [(item, item.key) for item in batch if item.key is not None]
+    claimed = await claim_with_work(conn, [key for _, key in keyed])
+    answers = {id(item): answer for (item, _), answer in zip(keyed, claimed, strict=True)}
     kept: list[_Item] = []
     claims: list[IdempotencyClaim | None] = []
     for item in batch:

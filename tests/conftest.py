@@ -57,10 +57,12 @@ def server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url(server_url: str) -> str:
-    """A freshly created and migrated test database."""
+def database_url(server_url: str) -> Iterator[str]:
+    """A freshly created and migrated test database, dropped again after the session (on a
+    shared server, every run would otherwise leave one behind)."""
     name = f"{TEST_DATABASE}_{os.getpid()}"
-    with psycopg.connect(_with_database(server_url, "postgres"), autocommit=True) as admin:
+    admin_url = _with_database(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_database(server_url, name)
@@ -68,7 +70,9 @@ def database_url(server_url: str) -> str:
     import asyncio
 
     asyncio.run(ensure_job_schema(url))
-    return url
+    yield url
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 `POST /v1/ledger/transfers` hands its key to the group commit instead of claiming it in a
 commit of its own first. These tests drive the group commit directly, with the cases a client
 can cause: a retry after the answer, a retry whose first request went away, the same key twice
-in one group or in two groups at once, a refusal, and a key still held by another request.
+in one group or in two groups at once, a refusal, an error of the moment, and a key still
+held by another request.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from finhub.errors import Conflict, Unprocessable
 from finhub.kit.db import Database
+from finhub.kit.db.engine import Connection
 from finhub.kit.idempotency import DeferredKey, IdempotentReplay, claim
 from finhub.ledger.batcher import TransferBatcher
 from finhub.ledger.errors import InsufficientFunds
 from finhub.ledger.models import Transaction, TransactionSpec
-from finhub.ledger.service import LedgerService
+from finhub.ledger.service import LedgerService, PostOutcome
 from tests.ledger.factories import make_bank, make_wallet
 
 PATH = "/v1/ledger/transfers"
@@ -239,3 +241,35 @@ async def test_a_key_left_started_by_a_dead_process_is_taken_over(
 
     assert await stored(db, key) == ("completed", 201, render(posted)[1])
     assert await credits_of(db, ledger, wallet) == 6
+
+
+class _BusyLedger(LedgerService):
+    """Refuses every transfer with an error of the moment, as a conflict in progress would."""
+
+    async def post(
+        self, conn: Connection, specs: Sequence[TransactionSpec], *, atomic: bool = True
+    ) -> list[PostOutcome]:
+        busy = Conflict("Try again in a moment", code="ledger_busy")
+        return [PostOutcome(spec, error=busy) for spec in specs]
+
+
+async def test_an_error_of_the_moment_gives_the_key_up(
+    db: Database, ledger: LedgerService, accounts: tuple[str, str]
+) -> None:
+    bank, wallet = accounts
+    key = key_for(b"pay 4")
+    busy = TransferBatcher(db, _BusyLedger(ledger.clock))
+    try:
+        with pytest.raises(Conflict, match="moment"):
+            await busy.submit(spec(ledger, bank, wallet, 4), key=key, render=render)
+    finally:
+        await busy.stop()
+    assert await stored(db, key) is None  # not kept: the retry runs again
+
+    batcher = TransferBatcher(db, ledger)
+    try:
+        posted = await batcher.submit(spec(ledger, bank, wallet, 4), key=key, render=render)
+    finally:
+        await batcher.stop()
+    assert await stored(db, key) == ("completed", 201, render(posted)[1])
+    assert await credits_of(db, ledger, wallet) == 4

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from psycopg import Error as DatabaseError
 
@@ -56,7 +56,6 @@ class _Item:
     key: DeferredKey | None = None
     render: Renderer | None = None
     audit: TransactionAudit | None = None
-    response: tuple[int, bytes] | None = field(default=None)
 
 
 class TransferBatcher:
@@ -140,9 +139,9 @@ class TransferBatcher:
                 outcomes = await self.ledger.post(conn, specs, atomic=False)
                 released: list[IdempotencyClaim] = []
                 for item, claim, outcome in zip(batch, claims, outcomes, strict=True):
-                    answer = _answer(item, outcome)
                     if claim is None:
-                        continue
+                        continue  # no key: the endpoint renders its answer after the commit
+                    answer = _answer(item, outcome)
                     if answer is None:
                         released.append(claim)
                     else:
@@ -213,13 +212,12 @@ async def _claim_keys(
 def _answer(item: _Item, outcome: PostOutcome) -> tuple[int, bytes] | None:
     """What the key of `item` keeps for replays: the rendered response, the rule error as
     problem+json, or None when the error is of the moment and the key is given up."""
+    assert item.key is not None  # `submit` requires a renderer with every key
+    assert item.render is not None
     if outcome.transaction is not None:
-        if item.render is None:
-            return None
-        item.response = item.render(outcome.transaction)
-        return item.response
+        return item.render(outcome.transaction)
     assert outcome.error is not None
-    if item.key is None or not kept_for_replay(outcome.error):
+    if not kept_for_replay(outcome.error):
         return None
     return outcome.error.status, dumps(outcome.error.to_problem(item.key.path))
 

@@ -41,6 +41,7 @@ from finhub.identity.principal import Access
 from finhub.identity.staff.endpoints import router as staff_router
 from finhub.kit.clock import Clock, SystemClock
 from finhub.kit.db import Database
+from finhub.kit.heap import settle_after_startup
 from finhub.kit.idempotency import IdempotentReplay
 from finhub.kit.jsonutil import dumps
 from finhub.kit.logging import get_logger
@@ -87,9 +88,12 @@ def create_app(
     *,
     clock: Clock | None = None,
     background: Any | None = None,
+    settle_heap: bool = False,
 ) -> FastAPI:
     """Build the app. `background` is an async context manager factory run for the app's life
-    (the embedded mode's in-process worker)."""
+    (the embedded mode's in-process worker). `settle_heap` freezes the start-up heap out of the
+    garbage collector's passes (`kit.heap`): for a serving process, not for tests that build
+    many apps in one process."""
     clock = clock or SystemClock()
 
     @asynccontextmanager
@@ -113,6 +117,8 @@ def create_app(
         )
         batcher.start()
         payments.start()
+        if settle_heap:
+            settle_after_startup()
         try:
             if background is not None:
                 async with background(app.state.container):

@@ -168,7 +168,7 @@ def _single_process_app(settings: Settings, url: str) -> Any:
         def background(container: Any) -> Any:
             return in_process_worker(url, container.db, container.ledger, container.clock)
 
-    return create_app(settings, url, background=background)
+    return create_app(settings, url, background=background, settle_heap=True)
 
 
 def app_from_environment() -> Any:
@@ -177,7 +177,7 @@ def app_from_environment() -> Any:
 
     settings = _settings()
     assert settings.database_url, "the parent process sets FINHUB_DATABASE_URL"
-    return create_app(settings, settings.database_url)
+    return create_app(settings, settings.database_url, settle_heap=True)
 
 
 @app.command()

@@ -119,15 +119,30 @@ def serve(
             os.environ["FINHUB_DATABASE_URL"] = url
             os.environ["FINHUB_DATA_DIR"] = str(settings.data_dir.resolve())
             with _job_worker_process(enabled=settings.run_worker_in_process):
-                uvicorn.run(
-                    "finhub.cli:app_from_environment",
-                    factory=True,
-                    host=host,
-                    port=port,
-                    workers=workers,
-                    log_config=None,
-                    access_log=False,
-                )
+                _serve_workers(host, port, workers)
+
+
+def _serve_workers(host: str, port: int, workers: int) -> None:
+    """Several API processes under uvicorn's supervisor, each with its own listening socket
+    where the system can spread connections across them (`kit.listeners`)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from finhub.kit import listeners
+
+    options: dict[str, Any] = {
+        "factory": True, "host": host, "port": port, "workers": workers,
+        "log_config": None, "access_log": False,
+    }  # fmt: skip
+    if not listeners.AVAILABLE:
+        uvicorn.run("finhub.cli:app_from_environment", **options)
+        return
+    config = uvicorn.Config("finhub.cli:app_from_environment", **options)
+    reserved = listeners.PerWorkerListener.reserve(host, port, config.backlog)
+    try:
+        Multiprocess(config, sockets=[reserved]).run()
+    finally:
+        reserved.close()
 
 
 @contextmanager

@@ -48,9 +48,10 @@ class FinhubServer:
     """`finhub serve` on 127.0.0.1 against a given database, in its own process group so a
     SIGKILL takes down everything it started, exactly like a power cut of the API host."""
 
-    def __init__(self, database_url: str, workdir: Path) -> None:
+    def __init__(self, database_url: str, workdir: Path, *, workers: int = 1) -> None:
         self.database_url = database_url
         self.workdir = workdir
+        self.workers = workers
         self.data_dir = workdir / "data"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -72,7 +73,7 @@ class FinhubServer:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "finhub.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)],
+             "--port", str(self.port), "--workers", str(self.workers)],
             cwd=self.workdir,  # away from any .env in the repository
             env=self.environment,
             stdout=log,

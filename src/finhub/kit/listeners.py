@@ -38,7 +38,6 @@ def worker_listener(host: str, port: int, backlog: int) -> socket.socket:
     """A worker's own listening socket on the shared address."""
     sock = _bound_socket(socket.socket(_family(host), socket.SOCK_STREAM), host, port)
     sock.listen(backlog)
-    sock.set_inheritable(True)
     return sock
 
 

@@ -77,7 +77,10 @@ async def insert_asset(conn: Conn, asset: Asset, *, if_absent: bool = False) -> 
 # --- accounts ---------------------------------------------------------------------------------
 
 
+# Enum members by value: a dict lookup costs a fraction of calling the Enum, and statement
+# pages and locked batches convert thousands of rows.
 DIRECTIONS = {direction.value: direction for direction in Direction}
+PHASES = {phase.value: phase for phase in Phase}
 
 
 def _state(row: Row) -> AccountState:
@@ -436,8 +439,8 @@ def _entry(row: Row) -> Entry:
         transaction_id=row["transaction_id"],
         account_id=row["account_id"],
         asset=row["asset"],
-        direction=Direction(row["direction"]),
-        phase=Phase(row["phase"]),
+        direction=DIRECTIONS[row["direction"]],
+        phase=PHASES[row["phase"]],
         amount=int(row["amount"]),
         account_seq=row["account_seq"],
         debits_posted_after=int(row["debits_posted_after"]),

@@ -7,7 +7,6 @@ against the models.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -390,13 +389,6 @@ def transaction_out(txn: Transaction) -> dict[str, Any]:
 
 
 def statement_entry_out(entry: Entry, account: AccountState) -> dict[str, Any]:
-    after = replace(
-        account,
-        debits_posted=entry.debits_posted_after,
-        credits_posted=entry.credits_posted_after,
-        debits_pending=entry.debits_pending_after,
-        credits_pending=entry.credits_pending_after,
-    )
     return {
         "object": "ledger.entry",
         "id": entry_id(entry),
@@ -407,7 +399,7 @@ def statement_entry_out(entry: Entry, account: AccountState) -> dict[str, Any]:
         "phase": entry.phase.value,
         "amount": entry.amount,
         "sequence": entry.account_seq,
-        "balance_after": balances_out(after),
+        "balance_after": balances_out(account.after(entry)),
         "posted_at": entry.posted_at.isoformat() if entry.posted_at else None,
     }
 

@@ -9,7 +9,7 @@ handful of statements and one row update per account.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -446,15 +446,7 @@ class LedgerService:
             return Balance(account.state, None)
         state = account.state
         last = await repo.last_entry_before(conn, state.ledger_id, account_id, as_of)
-        past = replace(
-            state,
-            debits_posted=last.debits_posted_after if last else 0,
-            credits_posted=last.credits_posted_after if last else 0,
-            debits_pending=last.debits_pending_after if last else 0,
-            credits_pending=last.credits_pending_after if last else 0,
-            entry_count=last.account_seq if last else 0,
-        )
-        return Balance(past, as_of)
+        return Balance(state.after(last), as_of)
 
     async def statement(
         self,
